@@ -1,0 +1,1 @@
+//! Shared helpers for ossa's integration tests (see `tests/`).
