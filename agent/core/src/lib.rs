@@ -1,3 +1,38 @@
 //! The ossa agent: the loop that renders prompts, generates, parses and dispatches
 //! tool calls, plus transcripts and replay.
+//!
+//! - [`Agent`] runs turns: render → generate → parse → act, until a final answer or a
+//!   limit, recovering from bad model output with feedback (never a silent stop).
+//! - Everything that happens is an [`Event`] delivered to an [`EventSink`]: the
+//!   printers in [`output`], the [`TranscriptWriter`], or a test [`Collector`].
+//! - [`Transcript`] reads transcripts and hand-written cassettes; [`ReplayModel`]
+//!   replays their completions, and [`RecordedTools`] their tool results.
+//!
+//! This crate never prints and never reads the terminal; the `ossa` binary does.
 #![deny(missing_docs)]
+
+mod agent;
+pub mod budget;
+mod completion;
+pub mod event;
+mod model;
+pub mod output;
+pub mod paths;
+mod replay;
+pub mod schema;
+mod sink;
+pub mod time;
+mod tools;
+mod transcript;
+
+pub use agent::{
+    Agent, AgentParts, AgentSettings, Approval, Approver, KNOWLEDGE_CUTOFF, TurnReport,
+    developer_message, read_agents_md, system_message,
+};
+pub use completion::literal_pieces;
+pub use event::{Event, Outcome};
+pub use model::{Cancel, Codec, Generation, Model, TokenPiece, literal_text, tokenize_rendered};
+pub use replay::{Divergence, ReplayModel, ReplayReport};
+pub use sink::{Collector, EventSink, FnSink};
+pub use tools::{BoxFuture, RecordedTools, ToolExecutor, ToolOutcome};
+pub use transcript::{Transcript, TranscriptError, TranscriptWriter};

@@ -1,0 +1,790 @@
+//! The loop: render → generate → parse → act, until a final answer or a limit.
+//!
+//! The system message (date fixed for the session) and the developer message
+//! (instructions, AGENTS.md, tool declarations) are built once; every step only appends
+//! to the conversation, so the backend's prefix reuse hits. Analysis messages stay in
+//! the conversation; the renderer drops them per the harmony rule, which only fires
+//! once a turn has ended in a final answer.
+//!
+//! Nothing here prints: everything goes out as [`Event`]s to one [`EventSink`].
+
+use std::collections::HashMap;
+use std::io;
+use std::path::Path;
+use std::time::Instant;
+
+use ossa_prompts::{
+    Author, Conversation, DeveloperContent, Message, ReasoningEffort, RenderOptions, Role,
+    SystemContent, Terminator, ToolDescription, render_conversation_for_completion,
+};
+use serde_json::Value;
+
+use crate::budget::{cap_output, shorten_old_output};
+use crate::completion::{Action, CompletionParser, RetryReason, classify};
+use crate::event::{
+    Completion, ErrorEvent, Event, FinalAnswer, ModelRecord, Notice, NoticeKind, Outcome,
+    ParsedMessage, PromptRecord, SessionHeader, StepStarted, StopKind, ToolCall, ToolRecord,
+    ToolResult, ToolStatus, TurnCompleted, TurnUsage, UserMessage, TRANSCRIPT_FORMAT,
+    TRANSCRIPT_VERSION,
+};
+use crate::model::{Cancel, Model, literal_text};
+use crate::schema;
+use crate::sink::EventSink;
+use crate::tools::{ToolExecutor, ToolOutcome};
+use crate::transcript::Transcript;
+
+/// Limits and knobs of the loop.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSettings {
+    /// Reasoning effort written in the system message.
+    pub reasoning: ReasoningEffort,
+    /// Most steps (completions) per turn.
+    pub max_steps: u32,
+    /// Most tokens per completion.
+    pub max_tokens: u32,
+    /// Cap on one tool output, in bytes.
+    pub tool_output_limit: usize,
+    /// How many unusable completions in a row are answered with feedback before the
+    /// turn stops.
+    pub max_retries: u32,
+    /// After this many identical calls with identical results, a corrective note is
+    /// added to the result.
+    pub repeat_threshold: u32,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings {
+            reasoning: ReasoningEffort::Medium,
+            max_steps: 40,
+            max_tokens: 8192,
+            tool_output_limit: crate::budget::DEFAULT_TOOL_OUTPUT_LIMIT,
+            max_retries: 2,
+            repeat_threshold: 3,
+        }
+    }
+}
+
+/// The user's answer to "run this tool?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approval {
+    /// Run it.
+    Allow,
+    /// Do not run it; the model is told the user declined.
+    Deny,
+}
+
+/// Asks before tools that write (`ossa chat`).
+pub trait Approver: Send {
+    /// Whether `tool` may run with `arguments`.
+    fn approve(&mut self, tool: &ToolRecord, arguments: &Value) -> Approval;
+}
+
+/// What the loop drives: a model, tools, a sink for events and, optionally, someone to
+/// approve writing tools.
+pub struct AgentParts {
+    /// The model.
+    pub model: Box<dyn Model>,
+    /// The tools.
+    pub tools: Box<dyn ToolExecutor>,
+    /// Where events go.
+    pub sink: Box<dyn EventSink>,
+    /// Asked before each call to a tool that writes; `None` runs them without asking.
+    pub approver: Option<Box<dyn Approver>>,
+}
+
+/// How a turn ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnReport {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The final answer, when there is one.
+    pub answer: Option<String>,
+    /// Steps taken.
+    pub steps: u32,
+    /// Token totals.
+    pub usage: TurnUsage,
+}
+
+/// The knowledge cutoff gpt-oss was trained with.
+pub const KNOWLEDGE_CUTOFF: &str = "2024-06";
+
+/// The largest AGENTS.md that is put in the prompt, in bytes.
+pub const AGENTS_MD_LIMIT: usize = 32 * 1024;
+
+/// The system message: identity, knowledge cutoff, the session's date, reasoning effort.
+pub fn system_message(reasoning: ReasoningEffort, date: &str) -> Message {
+    Message::from_role_and_content(
+        Role::System,
+        SystemContent::new()
+            .with_knowledge_cutoff(KNOWLEDGE_CUTOFF)
+            .with_conversation_start_date(date)
+            .with_reasoning_effort(reasoning),
+    )
+}
+
+/// The developer message: the coding-agent instructions (plus AGENTS.md) and the tools
+/// declared in the `functions` namespace.
+pub fn developer_message(tools: &[ToolRecord], agents_md: Option<&str>) -> Message {
+    let declarations = tools
+        .iter()
+        .map(|tool| {
+            ToolDescription::new(&tool.name, &tool.description, Some(tool.parameters.clone()))
+        })
+        .collect();
+    let mut content = DeveloperContent::new()
+        .with_instructions(ossa_prompts::templates::coding_agent_instructions(agents_md));
+    if !tools.is_empty() {
+        content = content.with_function_tools(declarations);
+    }
+    Message::from_role_and_content(Role::Developer, content)
+}
+
+/// The workspace's `AGENTS.md`, if it has a readable one (capped at
+/// [`AGENTS_MD_LIMIT`]).
+pub fn read_agents_md(workspace: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(workspace.join("AGENTS.md")).ok()?;
+    Some(crate::budget::cap_output(&text, AGENTS_MD_LIMIT).0)
+}
+
+/// The agent: one session's conversation and everything it drives.
+pub struct Agent {
+    model: Box<dyn Model>,
+    tools: Box<dyn ToolExecutor>,
+    sink: Box<dyn EventSink>,
+    approver: Option<Box<dyn Approver>>,
+    settings: AgentSettings,
+    conversation: Conversation,
+    turn: u32,
+    previous_prompt: Vec<u32>,
+    session_id: String,
+}
+
+/// Per-turn bookkeeping.
+#[derive(Default)]
+struct TurnState {
+    steps: u32,
+    usage: TurnUsage,
+    failures: u32,
+    // (tool, arguments) → (output, times seen in a row with that output)
+    repeats: HashMap<(String, String), (String, u32)>,
+}
+
+enum Step {
+    Continue,
+    Done(Outcome, Option<String>),
+}
+
+impl Agent {
+    /// Starts a new session on `workspace`: builds the system and developer messages and
+    /// emits `session_started`.
+    pub fn new(
+        parts: AgentParts,
+        settings: AgentSettings,
+        workspace: &Path,
+    ) -> io::Result<Agent> {
+        let date = crate::time::today();
+        let system = system_message(settings.reasoning, &date);
+        let developer = developer_message(parts.tools.tools(), read_agents_md(workspace).as_deref());
+        Agent::start(parts, settings, system, developer, Some(workspace), None)
+    }
+
+    /// Starts a session that replays `transcript`: its recorded system and developer
+    /// messages are used as they are (so prompts can match the recording token for
+    /// token); a cassette without a header gets fresh ones, as [`Agent::new`] does.
+    pub fn replaying(
+        parts: AgentParts,
+        settings: AgentSettings,
+        transcript: &Transcript,
+        workspace: Option<&Path>,
+    ) -> io::Result<Agent> {
+        let source = Some(transcript.path.display().to_string());
+        match &transcript.header {
+            Some(header) => {
+                let (system, developer) = (header.system.clone(), header.developer.clone());
+                Agent::start(parts, settings, system, developer, workspace, source)
+            }
+            None => {
+                let system = system_message(settings.reasoning, &crate::time::today());
+                let agents_md = workspace.and_then(read_agents_md);
+                let developer = developer_message(parts.tools.tools(), agents_md.as_deref());
+                Agent::start(parts, settings, system, developer, workspace, source)
+            }
+        }
+    }
+
+    /// Continues a recorded session: the conversation is rebuilt from the transcript's
+    /// events and new events follow them. Emits no new header; the sink is expected to
+    /// append to the same transcript.
+    pub fn resume(
+        parts: AgentParts,
+        settings: AgentSettings,
+        transcript: &Transcript,
+    ) -> anyhow::Result<Agent> {
+        let Some(header) = &transcript.header else {
+            anyhow::bail!(
+                "{} has no session header: only transcripts recorded by ossa can be resumed",
+                transcript.path.display()
+            );
+        };
+        let mut messages = vec![header.system.clone(), header.developer.clone()];
+        let mut turn = 0;
+        let mut channels: HashMap<String, (String, Option<String>)> = HashMap::new();
+        for event in &transcript.events {
+            match event {
+                Event::UserMessage(user) => {
+                    turn += 1;
+                    messages.push(Message::from_role_and_content(Role::User, user.text.as_str()));
+                }
+                Event::Message(parsed) => messages.push(parsed.message.clone()),
+                Event::ToolCall(call) => {
+                    channels.insert(call.call_id.clone(), (call.recipient.clone(), call.channel.clone()));
+                }
+                Event::ToolResult(result) => {
+                    let (recipient, channel) = channels
+                        .get(&result.call_id)
+                        .cloned()
+                        .unwrap_or_else(|| (format!("functions.{}", result.name), None));
+                    messages.push(tool_message(&recipient, channel.as_deref(), &result.output));
+                }
+                _ => {}
+            }
+        }
+        let mut agent = Agent::assemble(parts, settings, messages, header.session_id.clone());
+        agent.turn = turn;
+        agent.emit(&Event::Notice(Notice {
+            kind: NoticeKind::Info,
+            message: format!(
+                "resumed session {} from {} ({turn} earlier turns)",
+                header.session_id,
+                transcript.path.display()
+            ),
+        }))?;
+        Ok(agent)
+    }
+
+    fn start(
+        parts: AgentParts,
+        settings: AgentSettings,
+        system: Message,
+        developer: Message,
+        workspace: Option<&Path>,
+        derived_from: Option<String>,
+    ) -> io::Result<Agent> {
+        let session_id = crate::paths::new_session_id();
+        let header = SessionHeader {
+            format: TRANSCRIPT_FORMAT.into(),
+            version: TRANSCRIPT_VERSION,
+            session_id: session_id.clone(),
+            ossa_version: env!("CARGO_PKG_VERSION").into(),
+            started_at: crate::time::rfc3339_now(),
+            workspace: workspace.map(|w| w.display().to_string()),
+            model: parts.model.record(),
+            sampler: parts.model.sampler(),
+            max_tokens: settings.max_tokens,
+            max_steps: settings.max_steps,
+            tool_output_limit: settings.tool_output_limit,
+            reasoning: Some(settings.reasoning),
+            tools: parts.tools.tools().to_vec(),
+            system: system.clone(),
+            developer: developer.clone(),
+            derived_from,
+        };
+        let mut agent = Agent::assemble(parts, settings, vec![system, developer], session_id);
+        agent.emit(&Event::SessionStarted(Box::new(header)))?;
+        Ok(agent)
+    }
+
+    fn assemble(
+        parts: AgentParts,
+        settings: AgentSettings,
+        messages: Vec<Message>,
+        session_id: String,
+    ) -> Agent {
+        Agent {
+            model: parts.model,
+            tools: parts.tools,
+            sink: parts.sink,
+            approver: parts.approver,
+            settings,
+            conversation: Conversation::from_messages(messages),
+            turn: 0,
+            previous_prompt: Vec::new(),
+            session_id,
+        }
+    }
+
+    /// The session id.
+    pub fn session_id(&self) -> &str {
+        &self.session_id
+    }
+
+    /// The conversation so far (system and developer messages first).
+    pub fn messages(&self) -> &[Message] {
+        &self.conversation.messages
+    }
+
+    /// The tools on offer.
+    pub fn tools(&self) -> &[ToolRecord] {
+        self.tools.tools()
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &AgentSettings {
+        &self.settings
+    }
+
+    /// The model's description (for `/status`-like displays).
+    pub fn model_record(&self) -> ModelRecord {
+        self.model.record()
+    }
+
+    /// Changes the reasoning effort from the next step on (rewrites the system message,
+    /// so the next prompt is prefilled from the start).
+    pub fn set_reasoning(&mut self, reasoning: ReasoningEffort) {
+        self.settings.reasoning = reasoning;
+        if let Some(first) = self.conversation.messages.first_mut() {
+            for content in &mut first.content {
+                if let ossa_prompts::Content::SystemContent(system) = content {
+                    system.reasoning_effort = Some(reasoning);
+                }
+            }
+        }
+    }
+
+    /// Forgets every turn, keeping the system and developer messages.
+    pub fn clear(&mut self) {
+        self.conversation.messages.truncate(2);
+    }
+
+    /// Runs one user turn to its end. `Err` only when events cannot be delivered (the
+    /// transcript cannot be written, stdout is closed); every other failure is an
+    /// outcome in the report.
+    pub async fn run_turn(&mut self, text: &str, cancel: &Cancel) -> io::Result<TurnReport> {
+        self.turn += 1;
+        let turn = self.turn;
+        self.emit(&Event::UserMessage(UserMessage { text: text.to_string() }))?;
+        self.conversation.messages.push(Message::from_role_and_content(Role::User, text));
+        let mut state = TurnState::default();
+        let (outcome, answer) = loop {
+            if cancel.is_cancelled() {
+                break (Outcome::Cancelled, None);
+            }
+            if state.steps >= self.settings.max_steps {
+                let message = format!(
+                    "no final answer after {} steps (the --max-steps limit); the task may need more steps or a simpler request",
+                    self.settings.max_steps
+                );
+                self.emit(&Event::Error(ErrorEvent { outcome: Outcome::StepLimit, message }))?;
+                break (Outcome::StepLimit, None);
+            }
+            state.steps += 1;
+            match self.step(turn, &mut state, cancel).await? {
+                Step::Continue => {}
+                Step::Done(outcome, answer) => break (outcome, answer),
+            }
+        };
+        self.emit(&Event::TurnCompleted(TurnCompleted {
+            turn,
+            outcome,
+            steps: state.steps,
+            usage: state.usage.clone(),
+        }))?;
+        Ok(TurnReport { outcome, answer, steps: state.steps, usage: state.usage })
+    }
+
+    async fn step(&mut self, turn: u32, state: &mut TurnState, cancel: &Cancel) -> io::Result<Step> {
+        let step = state.steps;
+        let prompt = match self.fit_prompt()? {
+            Ok(prompt) => prompt,
+            Err((outcome, message)) => {
+                self.emit(&Event::Error(ErrorEvent { outcome, message }))?;
+                return Ok(Step::Done(outcome, None));
+            }
+        };
+        self.emit(&Event::StepStarted(StepStarted { turn, step, prompt_tokens: prompt.len() }))?;
+        let record = PromptRecord::new(&self.previous_prompt, &prompt);
+
+        let mut parser = CompletionParser::new();
+        let generated = {
+            let Agent { model, sink, settings, .. } = self;
+            let mut sink_error = None;
+            let mut on_token = |_id: u32, piece: &crate::model::TokenPiece| {
+                if let Some(delta) = parser.push(piece)
+                    && sink_error.is_none()
+                    && let Err(err) = sink.emit(&Event::Delta(delta))
+                {
+                    sink_error = Some(err);
+                }
+            };
+            let result = blocking(|| model.generate(&prompt, settings.max_tokens, &mut on_token, cancel));
+            if let Some(err) = sink_error {
+                return Err(err);
+            }
+            result
+        };
+        self.previous_prompt = prompt;
+        let generation = match generated {
+            Ok(generation) => generation,
+            Err(err) => {
+                let message = format!("the model failed: {err:#}");
+                self.emit(&Event::Error(ErrorEvent { outcome: Outcome::ModelFailed, message }))?;
+                return Ok(Step::Done(Outcome::ModelFailed, None));
+            }
+        };
+        state.usage.add(&generation.usage);
+        let text = literal_text(self.model.as_ref(), &generation.tokens);
+        self.emit(&Event::Completion(Completion {
+            turn,
+            step,
+            text,
+            tokens: generation.tokens.clone(),
+            stop: Some(generation.stop),
+            prompt: Some(record),
+            usage: Some(generation.usage.clone()),
+        }))?;
+        if generation.stop == StopKind::Cancelled {
+            return Ok(Step::Done(Outcome::Cancelled, None));
+        }
+
+        let parsed = parser.finish(generation.stop);
+        match classify(parsed, generation.stop) {
+            Action::Final { messages, answer, problems } => {
+                state.failures = 0;
+                self.report_recovered(problems)?;
+                self.keep(turn, step, messages)?;
+                self.emit(&Event::FinalAnswer(FinalAnswer { turn, text: answer.clone() }))?;
+                Ok(Step::Done(Outcome::Final, Some(answer)))
+            }
+            Action::Call { messages, call, problems } => {
+                state.failures = 0;
+                self.report_recovered(problems)?;
+                self.keep(turn, step, messages)?;
+                self.call_tool(turn, step, state, &call).await?;
+                Ok(Step::Continue)
+            }
+            Action::Retry { messages, reason } => {
+                self.keep(turn, step, messages)?;
+                self.retry(state, reason)
+            }
+        }
+    }
+
+    /// Renders and tokenizes the prompt; shortens old tool outputs while it does not fit.
+    fn fit_prompt(&mut self) -> io::Result<Result<Vec<u32>, (Outcome, String)>> {
+        loop {
+            let rendered = match render_conversation_for_completion(
+                &self.conversation,
+                Role::Assistant,
+                &RenderOptions::default(),
+            ) {
+                Ok(rendered) => rendered,
+                Err(err) => {
+                    return Ok(Err((Outcome::ModelFailed, format!("cannot render the prompt: {err}"))));
+                }
+            };
+            let prompt = match self.model.tokenize(&rendered) {
+                Ok(prompt) => prompt,
+                Err(err) => {
+                    return Ok(Err((Outcome::ModelFailed, format!("cannot tokenize the prompt: {err:#}"))));
+                }
+            };
+            let Some(context) = self.model.context_size() else { return Ok(Ok(prompt)) };
+            let needed = prompt.len() + self.settings.max_tokens as usize;
+            if needed <= context {
+                return Ok(Ok(prompt));
+            }
+            if let Some(index) = self.oldest_shortenable_output() {
+                let message = &mut self.conversation.messages[index];
+                let before = message.text().len();
+                if let Some(short) = shorten_old_output(&message.text()) {
+                    message.content = vec![short.into()];
+                }
+                self.emit(&Event::Notice(Notice {
+                    kind: NoticeKind::ContextShortened,
+                    message: format!(
+                        "shortened an older tool output ({before} bytes) to fit the {context}-token context"
+                    ),
+                }))?;
+                continue;
+            }
+            let message = format!(
+                "the conversation needs {} prompt tokens plus {} for the reply, more than the {context}-token context window; start a new session (or /clear in chat), use a larger context, or lower --max-tokens",
+                prompt.len(),
+                self.settings.max_tokens
+            );
+            return Ok(Err((Outcome::ContextFull, message)));
+        }
+    }
+
+    /// The oldest tool message that can still be shortened, never the latest one (the
+    /// model has not answered it yet).
+    fn oldest_shortenable_output(&self) -> Option<usize> {
+        let messages = &self.conversation.messages;
+        let last_tool = messages.iter().rposition(|m| m.author.role == Role::Tool)?;
+        messages[..last_tool]
+            .iter()
+            .position(|m| m.author.role == Role::Tool && shorten_old_output(&m.text()).is_some())
+    }
+
+    /// Parse problems the loop worked around are reported, never silent.
+    fn report_recovered(&mut self, problems: Vec<String>) -> io::Result<()> {
+        if problems.is_empty() {
+            return Ok(());
+        }
+        self.emit(&Event::Notice(Notice {
+            kind: NoticeKind::MalformedCompletion,
+            message: format!("recovered from malformed output: {}", problems.join("; ")),
+        }))
+    }
+
+    fn keep(&mut self, turn: u32, step: u32, messages: Vec<(Message, Terminator)>) -> io::Result<()> {
+        for (message, terminator) in messages {
+            self.emit(&Event::Message(ParsedMessage {
+                turn,
+                step,
+                message: message.clone(),
+                terminator,
+            }))?;
+            self.conversation.messages.push(message);
+        }
+        Ok(())
+    }
+
+    fn retry(&mut self, state: &mut TurnState, reason: RetryReason) -> io::Result<Step> {
+        state.failures += 1;
+        let (kind, outcome, notice, feedback) = match reason {
+            RetryReason::Malformed(detail) => (
+                NoticeKind::MalformedCompletion,
+                Outcome::MalformedOutput,
+                format!("the completion is not valid harmony: {detail}"),
+                format!(
+                    "Your last reply could not be parsed ({detail}). Write each message as <|channel|>CHANNEL<|message|>TEXT, call tools on the commentary channel, and put your answer on the final channel."
+                ),
+            ),
+            RetryReason::Truncated => (
+                NoticeKind::TruncatedCompletion,
+                Outcome::TokenLimit,
+                format!(
+                    "the completion was cut at the {}-token limit (recorded as truncated)",
+                    self.settings.max_tokens
+                ),
+                format!(
+                    "Your last reply was cut off at the limit of {} tokens and was discarded. Think more briefly, and split large edits into several smaller tool calls.",
+                    self.settings.max_tokens
+                ),
+            ),
+            RetryReason::NoAction(detail) => (
+                NoticeKind::NoAction,
+                Outcome::MalformedOutput,
+                format!("the completion ended without a tool call or a final answer: {detail}"),
+                format!(
+                    "Your last reply ended without a tool call or a final answer ({detail}). Call a tool, or give your answer on the final channel."
+                ),
+            ),
+        };
+        let exhausted = state.failures > self.settings.max_retries;
+        let notice = if exhausted {
+            format!("{notice}; giving up after {} attempts", state.failures)
+        } else {
+            format!("{notice}; the model was told and will retry")
+        };
+        self.emit(&Event::Notice(Notice { kind, message: notice.clone() }))?;
+        if exhausted {
+            self.emit(&Event::Error(ErrorEvent { outcome, message: notice }))?;
+            return Ok(Step::Done(outcome, None));
+        }
+        let message = Message::from_role_and_content(Role::Developer, feedback);
+        self.emit(&Event::Message(ParsedMessage {
+            turn: self.turn,
+            step: state.steps,
+            message: message.clone(),
+            terminator: Terminator::End,
+        }))?;
+        self.conversation.messages.push(message);
+        Ok(Step::Continue)
+    }
+
+    async fn call_tool(
+        &mut self,
+        turn: u32,
+        step: u32,
+        state: &mut TurnState,
+        call: &Message,
+    ) -> io::Result<()> {
+        let recipient = call.recipient.clone().unwrap_or_default();
+        let name = recipient.strip_prefix("functions.").unwrap_or(&recipient).to_string();
+        let arguments = call.text();
+        let call_id = format!("t{turn}s{step}");
+        self.emit(&Event::ToolCall(ToolCall {
+            call_id: call_id.clone(),
+            recipient: recipient.clone(),
+            name: name.clone(),
+            arguments: arguments.clone(),
+            channel: call.channel.clone(),
+        }))?;
+
+        let started = Instant::now();
+        let (status, kind, output, detail) = match self.check_call(&recipient, &name, &arguments) {
+            Err((kind, message)) => {
+                self.emit(&Event::Notice(Notice { kind: notice_kind(&kind), message: message.clone() }))?;
+                (ToolStatus::Error, Some(kind), message, None)
+            }
+            Ok((tool, args)) => {
+                let approved = match &mut self.approver {
+                    Some(approver) if tool.writes => approver.approve(&tool, &args),
+                    _ => Approval::Allow,
+                };
+                if approved == Approval::Deny {
+                    let message = format!("Error: the user declined this call to `{name}`. Do not retry it; ask the user or try another way.");
+                    self.emit(&Event::Notice(Notice {
+                        kind: NoticeKind::ToolDeclined,
+                        message: format!("declined the call to `{name}`"),
+                    }))?;
+                    (ToolStatus::Error, Some("declined".to_string()), message, None)
+                } else {
+                    match self.tools.call(&name, &args).await {
+                        ToolOutcome::Output(output) => (ToolStatus::Ok, None, output, None),
+                        ToolOutcome::Failed { kind, message, detail } => {
+                            (ToolStatus::Error, Some(kind), format!("Error: {message}"), detail)
+                        }
+                    }
+                }
+            }
+        };
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let (mut output, truncated_from) = cap_output(&output, self.settings.tool_output_limit);
+        if let Some(original) = truncated_from {
+            self.emit(&Event::Notice(Notice {
+                kind: NoticeKind::ToolOutputCapped,
+                message: format!(
+                    "`{name}` returned {original} bytes; the model sees the first and last parts (cap: {} bytes)",
+                    self.settings.tool_output_limit
+                ),
+            }))?;
+        }
+        let key = (name.clone(), canonical_arguments(&arguments));
+        let entry = state.repeats.entry(key).or_insert_with(|| (output.clone(), 0));
+        if entry.0 == output {
+            entry.1 += 1;
+        } else {
+            *entry = (output.clone(), 1);
+        }
+        let repeats = entry.1;
+        if repeats >= self.settings.repeat_threshold {
+            output.push_str(&format!(
+                "\n\n[ossa: this exact call has now returned this exact result {repeats} times. Repeating it will not change anything: use the result, try a different call, or give your final answer.]"
+            ));
+            self.emit(&Event::Notice(Notice {
+                kind: NoticeKind::RepeatedCall,
+                message: format!("`{name}` was called {repeats} times with the same arguments and result; a corrective note was added"),
+            }))?;
+        }
+        self.emit(&Event::ToolResult(ToolResult {
+            call_id,
+            name,
+            status,
+            kind,
+            output: output.clone(),
+            detail,
+            duration_ms,
+            truncated_from,
+        }))?;
+        self.conversation
+            .messages
+            .push(tool_message(&recipient, call.channel.as_deref(), &output));
+        Ok(())
+    }
+
+    /// Finds the tool and checks the arguments; `Err((kind, text for the model))`.
+    fn check_call(
+        &self,
+        recipient: &str,
+        name: &str,
+        arguments: &str,
+    ) -> Result<(ToolRecord, Value), (String, String)> {
+        let tools = self.tools.tools();
+        let available = || {
+            tools.iter().map(|t| format!("functions.{}", t.name)).collect::<Vec<_>>().join(", ")
+        };
+        let tool = recipient
+            .strip_prefix("functions.")
+            .and_then(|_| tools.iter().find(|t| t.name == name));
+        let Some(tool) = tool else {
+            return Err((
+                "unknown_tool".into(),
+                format!(
+                    "Error: there is no tool `{recipient}`. The available tools are: {}. Call one of them with a JSON object, or give your final answer.",
+                    available()
+                ),
+            ));
+        };
+        let schema_text = serde_json::to_string(&tool.parameters).unwrap_or_default();
+        let trimmed = arguments.trim();
+        let args: Value = if trimmed.is_empty() {
+            Value::Object(Default::default())
+        } else {
+            match serde_json::from_str(trimmed) {
+                Ok(args) => args,
+                Err(err) => {
+                    return Err((
+                        "invalid_arguments".into(),
+                        format!(
+                            "Error: the arguments for `{name}` are not valid JSON ({err}). Send exactly one JSON object that matches this schema:\n{schema_text}"
+                        ),
+                    ));
+                }
+            }
+        };
+        let problems = schema::check(&args, &tool.parameters);
+        if !problems.is_empty() {
+            return Err((
+                "invalid_arguments".into(),
+                format!(
+                    "Error: the arguments for `{name}` do not match its schema: {}. The schema is:\n{schema_text}",
+                    problems.join("; ")
+                ),
+            ));
+        }
+        Ok((tool.clone(), args))
+    }
+
+    fn emit(&mut self, event: &Event) -> io::Result<()> {
+        self.sink.emit(event)
+    }
+}
+
+fn notice_kind(kind: &str) -> NoticeKind {
+    match kind {
+        "unknown_tool" => NoticeKind::UnknownTool,
+        _ => NoticeKind::InvalidArguments,
+    }
+}
+
+/// A tool's answer: authored by the tool, addressed to the assistant, on the call's
+/// channel.
+fn tool_message(recipient: &str, channel: Option<&str>, output: &str) -> Message {
+    let mut message = Message::from_author_and_content(Author::new(Role::Tool, recipient), output)
+        .with_recipient("assistant");
+    message.channel = channel.map(str::to_string);
+    message
+}
+
+/// Arguments compared for repetition: parsed and re-serialized when they are JSON, so
+/// spacing does not hide a repeat.
+fn canonical_arguments(arguments: &str) -> String {
+    serde_json::from_str::<Value>(arguments)
+        .map(|value| value.to_string())
+        .unwrap_or_else(|_| arguments.trim().to_string())
+}
+
+/// Runs blocking model work without stalling the async runtime's other tasks (the
+/// Ctrl-C listener) when the runtime has worker threads to spare.
+fn blocking<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
