@@ -80,9 +80,11 @@ pub trait Approver: Send {
     fn approve(&mut self, tool: &ToolRecord, arguments: &Value) -> Approval;
 }
 
-/// What the loop drives: a model, tools, a sink for events and, optionally, someone to
-/// approve writing tools.
+/// What a session is made of: an id, a model, tools, a sink for events and, optionally,
+/// someone to approve writing tools.
 pub struct AgentParts {
+    /// The session id ([`crate::paths::new_session_id`]); transcripts are named by it.
+    pub session_id: String,
     /// The model.
     pub model: Box<dyn Model>,
     /// The tools.
@@ -250,7 +252,8 @@ impl Agent {
                 _ => {}
             }
         }
-        let mut agent = Agent::assemble(parts, settings, messages, header.session_id.clone());
+        let mut agent = Agent::assemble(parts, settings, messages);
+        agent.session_id = header.session_id.clone();
         agent.turn = turn;
         agent.emit(&Event::Notice(Notice {
             kind: NoticeKind::Info,
@@ -271,7 +274,7 @@ impl Agent {
         workspace: Option<&Path>,
         derived_from: Option<String>,
     ) -> io::Result<Agent> {
-        let session_id = crate::paths::new_session_id();
+        let session_id = parts.session_id.clone();
         let header = SessionHeader {
             format: TRANSCRIPT_FORMAT.into(),
             version: TRANSCRIPT_VERSION,
@@ -290,7 +293,7 @@ impl Agent {
             developer: developer.clone(),
             derived_from,
         };
-        let mut agent = Agent::assemble(parts, settings, vec![system, developer], session_id);
+        let mut agent = Agent::assemble(parts, settings, vec![system, developer]);
         agent.emit(&Event::SessionStarted(Box::new(header)))?;
         Ok(agent)
     }
@@ -299,9 +302,9 @@ impl Agent {
         parts: AgentParts,
         settings: AgentSettings,
         messages: Vec<Message>,
-        session_id: String,
     ) -> Agent {
         Agent {
+            session_id: parts.session_id,
             model: parts.model,
             tools: parts.tools,
             sink: parts.sink,
@@ -310,7 +313,6 @@ impl Agent {
             conversation: Conversation::from_messages(messages),
             turn: 0,
             previous_prompt: Vec::new(),
-            session_id,
         }
     }
 
@@ -788,3 +790,7 @@ fn blocking<R>(work: impl FnOnce() -> R) -> R {
         _ => work(),
     }
 }
+
+#[cfg(test)]
+#[path = "agent_tests.rs"]
+mod tests;

@@ -3,16 +3,38 @@
 use std::io::ErrorKind;
 use std::process::ExitCode;
 
+mod backends;
 pub mod chat;
 pub mod complete;
 pub mod parse;
 pub mod render;
 pub mod replay;
 pub mod run;
+mod session;
 pub mod tools;
 
 /// The command failed (bad input, a model or tool failure); the message says why.
 pub const EXIT_FAILURE: u8 = 1;
+/// The command line was wrong (clap uses 2 for its own usage errors too).
+pub const EXIT_USAGE: u8 = 2;
+/// The agent stopped at a limit (steps, tokens, context) without a final answer.
+pub const EXIT_LIMIT: u8 = 3;
+/// The model failed: the backend errored, or its output stayed unusable after retries.
+pub const EXIT_MODEL: u8 = 4;
+/// `ossa replay --check` found a prompt that differs from the recording.
+pub const EXIT_CHECK: u8 = 5;
+/// The user interrupted the run (Ctrl-C).
+pub const EXIT_CANCELLED: u8 = 130;
+
+/// The exit codes of the agent commands, for their `--help`.
+pub const EXIT_CODES_HELP: &str = "Exit codes:
+  0    success: the model gave a final answer
+  1    failure: bad input file, I/O or tool host error (the message says which)
+  2    bad usage: wrong or missing arguments
+  3    limit reached: --max-steps, --max-tokens or the context window, with no final answer
+  4    model failure: the backend failed, or its output stayed unusable after retries
+  5    replay --check: a prompt differs from the recording
+  130  interrupted with Ctrl-C";
 
 /// Logs go to stderr through `tracing`, filtered by `OSSA_LOG` (default: warnings).
 pub fn init_logging() {

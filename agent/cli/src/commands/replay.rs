@@ -1,12 +1,142 @@
-//! `ossa replay` (issue #4).
+//! `ossa replay FILE`: run a recorded transcript or a hand-written cassette again.
+//!
+//! The model's completions come from the file. Tools run again in the sandbox on
+//! `--workspace DIR`, or their recorded results are used (`--tools recorded`).
+//! `--check` verifies that every prompt ossa renders is token for token the recorded
+//! one and reports the first difference as a readable diff.
 
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use ossa_agent::{Agent, AgentParts, AgentSettings, Cancel, EventSink, Outcome, RecordedTools, ReplayModel};
+
+use super::session;
+
+/// Where tool results come from during a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ToolSource {
+    /// Run the tools again in the sandbox, on `--workspace`.
+    Run,
+    /// Use the results recorded in the transcript.
+    Recorded,
+}
 
 /// Arguments of `ossa replay`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(after_help = super::EXIT_CODES_HELP)]
+pub struct Args {
+    /// A transcript recorded by ossa, or a hand-written cassette (JSONL with
+    /// `user_message` and `completion` lines).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The directory the tools run on (a copy of the recorded workspace: tools that
+    /// write change it).
+    #[arg(long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// Run the tools again, or use their recorded results.
+    #[arg(long, value_enum, default_value = "run")]
+    pub tools: ToolSource,
+    /// Check that every prompt is token for token the recorded one; exit 5 on the first
+    /// difference.
+    #[arg(long)]
+    pub check: bool,
+    /// Print a JSONL event stream on stdout instead of progress and the answer.
+    #[arg(long)]
+    pub json: bool,
+    /// Record the replay as a new transcript at PATH (then `replay --check PATH` works
+    /// for a cassette too).
+    #[arg(long, value_name = "PATH")]
+    pub transcript: Option<PathBuf>,
+}
 
 /// Runs `ossa replay`.
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`ossa replay` is not built yet (issue #4)")
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let transcript = ossa_agent::Transcript::read(&args.file)?;
+    let model = ReplayModel::new(&transcript, session::harmony_codec()?, args.check)?;
+    let report = session::ReplayHandle(model.report());
+    let (tools, workspace) = match (args.tools, &args.workspace) {
+        (ToolSource::Recorded, _) => (
+            Box::new(RecordedTools::from_transcript(&transcript)?) as Box<dyn ossa_agent::ToolExecutor>,
+            None,
+        ),
+        (ToolSource::Run, Some(dir)) => {
+            let dir = session::workspace_dir(Some(dir))?;
+            (session::open_tools(&dir)?, Some(dir))
+        }
+        (ToolSource::Run, None) => {
+            eprintln!(
+                "error: replay runs the recorded tool calls again: give --workspace DIR (a copy of the workspace, since tools may write) or --tools recorded"
+            );
+            return Ok(super::EXIT_USAGE.into());
+        }
+    };
+    let settings = match &transcript.header {
+        Some(header) => AgentSettings {
+            reasoning: header.reasoning.unwrap_or(AgentSettings::default().reasoning),
+            max_tokens: header.max_tokens,
+            max_steps: if header.max_steps > 0 { header.max_steps } else { AgentSettings::default().max_steps },
+            tool_output_limit: if header.tool_output_limit > 0 {
+                header.tool_output_limit
+            } else {
+                AgentSettings::default().tool_output_limit
+            },
+            ..AgentSettings::default()
+        },
+        None => AgentSettings::default(),
+    };
+
+    let session_id = ossa_agent::paths::new_session_id();
+    let mut sinks: Vec<Box<dyn EventSink>> = vec![session::progress_sink(args.json, false)];
+    if let Some(path) = &args.transcript {
+        sinks.insert(0, Box::new(session::transcript_writer(Some(path), &session_id)?));
+    }
+    let parts = AgentParts { session_id, model: Box::new(model), tools, sink: Box::new(sinks), approver: None };
+    let mut agent = Agent::replaying(parts, settings, &transcript, workspace.as_deref())?;
+
+    let cancel = Cancel::new();
+    let mut last = None;
+    for task in transcript.user_messages() {
+        let turn = agent.run_turn(task, &cancel).await?;
+        let stop = turn.outcome != Outcome::Final;
+        last = Some(turn);
+        if stop {
+            break;
+        }
+    }
+    let Some(last) = last else {
+        eprintln!("error: {} has no `user_message` line to replay", args.file.display());
+        return Ok(super::EXIT_FAILURE.into());
+    };
+    if !args.json
+        && let Some(answer) = &last.answer
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", answer.trim_end())?;
+        stdout.flush()?;
+    }
+
+    let report = report.report();
+    if let Some(divergence) = &report.divergence {
+        eprintln!("replay --check failed: {divergence}");
+        return Ok(super::EXIT_CHECK.into());
+    }
+    if report.used < report.total {
+        let unused = report.total - report.used;
+        if args.check {
+            eprintln!(
+                "replay --check failed: {unused} of {} recorded completions were never asked for (the run ended earlier than the recording)",
+                report.total
+            );
+            return Ok(super::EXIT_CHECK.into());
+        }
+        eprintln!("warning: {unused} of {} completions in {} were not used", report.total, args.file.display());
+    }
+    if args.check {
+        eprintln!(
+            "replay --check passed: {} prompts match the recording token for token",
+            report.prompts_checked
+        );
+    }
+    Ok(session::exit_code(last.outcome))
 }

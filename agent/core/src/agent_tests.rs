@@ -1,0 +1,460 @@
+//! Loop tests with a scripted model (a cassette through [`ReplayModel`] over a byte-level
+//! vocabulary) and in-memory tools: every recovery path, the prompt's growth, and
+//! resume. End-to-end tests with the real tools live in the `ossa-tests` crate.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use ossa_prompts::{Role, SpecialToken};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::event::{NoticeKind, Outcome, ToolStatus};
+use crate::model::{Codec, TokenPiece};
+use crate::replay::ReplayModel;
+use crate::sink::Collector;
+use crate::tools::{BoxFuture, ToolExecutor, ToolOutcome};
+use crate::transcript::Transcript;
+
+/// One id per byte, plus the harmony specials at their o200k ids.
+struct ByteCodec;
+
+impl Codec for ByteCodec {
+    fn encode_text(&self, text: &str) -> anyhow::Result<Vec<u32>> {
+        Ok(text.bytes().map(u32::from).collect())
+    }
+    fn special_id(&self, token: SpecialToken) -> u32 {
+        token.o200k_id()
+    }
+    fn piece(&self, id: u32) -> TokenPiece {
+        match SpecialToken::from_o200k_id(id) {
+            Some(token) => TokenPiece::Special(token),
+            None => TokenPiece::Bytes(vec![id as u8]),
+        }
+    }
+}
+
+/// `read_file` answers with the path it was given; `write_file` writes (asks first).
+struct FakeTools {
+    specs: Vec<ToolRecord>,
+    calls: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl FakeTools {
+    fn new() -> FakeTools {
+        let tool = |name: &str, writes: bool, schema: Value| ToolRecord {
+            name: name.into(),
+            description: format!("The {name} tool."),
+            parameters: schema,
+            version: "1.0.0".into(),
+            hash: "0".into(),
+            writes,
+            policy: Value::Null,
+        };
+        FakeTools {
+            specs: vec![
+                tool(
+                    "read_file",
+                    false,
+                    json!({"type":"object","properties":{"path":{"type":"string"}},"required":["path"]}),
+                ),
+                tool(
+                    "write_file",
+                    true,
+                    json!({"type":"object","properties":{"path":{"type":"string"},"content":{"type":"string"}},"required":["path","content"]}),
+                ),
+            ],
+            calls: Arc::default(),
+        }
+    }
+}
+
+impl ToolExecutor for FakeTools {
+    fn tools(&self) -> &[ToolRecord] {
+        &self.specs
+    }
+    fn call<'a>(&'a self, name: &'a str, arguments: &'a Value) -> BoxFuture<'a, ToolOutcome> {
+        if let Ok(mut calls) = self.calls.lock() {
+            calls.push((name.to_string(), arguments.clone()));
+        }
+        let outcome = match arguments["path"].as_str() {
+            Some("big.txt") => ToolOutcome::Output("x".repeat(10_000)),
+            Some("missing.txt") => ToolOutcome::Failed {
+                kind: "failed".into(),
+                message: "missing.txt does not exist".into(),
+                detail: Some("ENOENT".into()),
+            },
+            Some(path) => ToolOutcome::Output(format!("contents of {path}")),
+            None => ToolOutcome::Output(String::new()),
+        };
+        Box::pin(async move { outcome })
+    }
+}
+
+struct Run {
+    report: TurnReport,
+    events: Vec<Event>,
+    agent: Agent,
+    calls: Vec<(String, Value)>,
+}
+
+impl Run {
+    fn notices(&self) -> Vec<NoticeKind> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Notice(n) => Some(n.kind),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn tool_results(&self) -> Vec<&crate::event::ToolResult> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ToolResult(r) => Some(r),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A `Collector` shared with the test, so events can be read after the agent took it.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Collector>>);
+
+impl EventSink for Shared {
+    fn emit(&mut self, event: &Event) -> std::io::Result<()> {
+        match self.0.lock() {
+            Ok(mut collector) => collector.emit(event),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+fn cassette(completions: &[&str]) -> Transcript {
+    let mut text = String::from("{\"type\":\"user_message\",\"text\":\"task\"}\n");
+    for completion in completions {
+        text.push_str(&json!({"type": "completion", "text": completion}).to_string());
+        text.push('\n');
+    }
+    Transcript::parse(Path::new("test.jsonl"), &text).unwrap()
+}
+
+async fn run_with(completions: &[&str], settings: AgentSettings, approver: Option<Box<dyn Approver>>) -> Run {
+    let transcript = cassette(completions);
+    let model = ReplayModel::new(&transcript, Arc::new(ByteCodec), false).unwrap();
+    let tools = FakeTools::new();
+    let calls = Arc::clone(&tools.calls);
+    let sink = Shared::default();
+    let parts = AgentParts {
+        session_id: "test".into(),
+        model: Box::new(model),
+        tools: Box::new(tools),
+        sink: Box::new(sink.clone()),
+        approver,
+    };
+    let mut agent = Agent::replaying(parts, settings, &transcript, None).unwrap();
+    let report = agent.run_turn("task", &Cancel::new()).await.unwrap();
+    let events = sink.0.lock().unwrap().events.clone();
+    let calls = calls.lock().unwrap().clone();
+    Run { report, events, agent, calls }
+}
+
+async fn run(completions: &[&str]) -> Run {
+    run_with(completions, AgentSettings::default(), None).await
+}
+
+const CALL_README: &str =
+    "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{\"path\":\"README.md\"}<|call|>";
+const FINAL: &str = "<|channel|>final<|message|>All done.<|return|>";
+
+#[tokio::test]
+async fn a_tool_loop_ends_with_the_final_answer() {
+    let run = run(&[
+        &format!("<|channel|>analysis<|message|>Read it first.<|end|><|start|>assistant{CALL_README}"),
+        FINAL,
+    ])
+    .await;
+    assert_eq!(run.report.outcome, Outcome::Final);
+    assert_eq!(run.report.answer.as_deref(), Some("All done."));
+    assert_eq!(run.report.steps, 2);
+    assert_eq!(run.calls, vec![("read_file".to_string(), json!({"path": "README.md"}))]);
+    // The tool's answer went back authored by the tool, to the assistant, on the call's channel.
+    let messages = run.agent.messages();
+    let tool = messages.iter().find(|m| m.author.role == Role::Tool).unwrap();
+    assert_eq!(tool.author.name.as_deref(), Some("functions.read_file"));
+    assert_eq!(tool.recipient.as_deref(), Some("assistant"));
+    assert_eq!(tool.channel.as_deref(), Some("commentary"));
+    assert_eq!(tool.text(), "contents of README.md");
+    // The analysis is kept through the tool loop.
+    assert!(messages.iter().any(|m| m.channel.as_deref() == Some("analysis")));
+    assert!(run.notices().is_empty(), "{:?}", run.notices());
+}
+
+#[tokio::test]
+async fn each_step_only_appends_to_the_prompt() {
+    let run = run(&[CALL_README, CALL_README.replace("README", "LICENSE").as_str(), FINAL]).await;
+    let prompts: Vec<_> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Completion(c) => c.prompt.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(prompts.len(), 3);
+    assert_eq!(prompts[0].kept, 0);
+    // Later prompts keep the whole previous prompt: the conversation only grew.
+    for pair in prompts.windows(2) {
+        assert_eq!(pair[1].kept, pair[0].len, "prompt prefix changed between steps");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_tool_gets_an_error_naming_the_available_tools() {
+    let run = run(&[
+        "<|channel|>commentary to=functions.run_shell <|constrain|>json<|message|>{\"cmd\":\"ls\"}<|call|>",
+        FINAL,
+    ])
+    .await;
+    assert_eq!(run.report.outcome, Outcome::Final);
+    let result = run.tool_results()[0];
+    assert_eq!(result.status, ToolStatus::Error);
+    assert_eq!(result.kind.as_deref(), Some("unknown_tool"));
+    assert!(result.output.contains("functions.read_file, functions.write_file"), "{}", result.output);
+    assert!(run.calls.is_empty());
+    assert_eq!(run.notices(), vec![NoticeKind::UnknownTool]);
+}
+
+#[tokio::test]
+async fn bad_json_and_schema_violations_quote_the_schema() {
+    let run = run(&[
+        "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{path: README}<|call|>",
+        "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{\"file\":\"README\"}<|call|>",
+        FINAL,
+    ])
+    .await;
+    let results = run.tool_results();
+    assert!(results[0].output.contains("not valid JSON"), "{}", results[0].output);
+    assert!(results[1].output.contains("missing the required property `path`"), "{}", results[1].output);
+    for result in &results {
+        assert_eq!(result.kind.as_deref(), Some("invalid_arguments"));
+        assert!(result.output.contains("\"required\":[\"path\"]"), "schema not quoted: {}", result.output);
+    }
+    assert!(run.calls.is_empty());
+    assert_eq!(run.report.outcome, Outcome::Final);
+}
+
+#[tokio::test]
+async fn a_malformed_completion_gets_feedback_and_a_bounded_retry() {
+    let run = run(&["<|channel|>analysis<|message|>Just thinking.<|return|>", FINAL]).await;
+    assert_eq!(run.report.outcome, Outcome::Final);
+    assert_eq!(run.notices(), vec![NoticeKind::NoAction]);
+    let feedback = run.agent.messages().iter().find(|m| m.author.role == Role::Developer && m.content.len() == 1);
+    assert!(feedback.is_some_and(|m| m.text().contains("without a tool call or a final answer")));
+
+    let garbage = "<|channel|>analysis<|message|>Hmm.<|end|>";
+    let again = super::tests::run(&[garbage, garbage, garbage, FINAL]).await;
+    assert_eq!(again.report.outcome, Outcome::MalformedOutput, "three strikes must end the turn");
+    assert_eq!(again.report.steps, 3);
+    assert!(again.report.answer.is_none());
+    assert!(again.events.iter().any(|e| matches!(e, Event::Error(_))));
+}
+
+#[tokio::test]
+async fn output_cut_by_the_token_limit_is_recorded_as_truncated() {
+    let settings = AgentSettings { max_tokens: 20, max_retries: 0, ..AgentSettings::default() };
+    let run = run_with(&["<|channel|>final<|message|>A very long answer that does not fit.<|return|>"], settings, None).await;
+    assert_eq!(run.report.outcome, Outcome::TokenLimit);
+    assert!(run.report.answer.is_none(), "a cut answer is not a success");
+    assert_eq!(run.notices(), vec![NoticeKind::TruncatedCompletion]);
+    let stop = run.events.iter().find_map(|e| match e {
+        Event::Completion(c) => c.stop,
+        _ => None,
+    });
+    assert_eq!(stop, Some(crate::event::StopKind::Length));
+}
+
+#[tokio::test]
+async fn the_same_call_three_times_gets_a_corrective_note() {
+    let run = run(&[CALL_README, CALL_README, CALL_README, FINAL]).await;
+    let results = run.tool_results();
+    assert!(!results[1].output.contains("[ossa:"));
+    assert!(results[2].output.contains("returned this exact result 3 times"), "{}", results[2].output);
+    assert_eq!(run.notices(), vec![NoticeKind::RepeatedCall]);
+}
+
+#[tokio::test]
+async fn the_step_limit_ends_the_turn_without_success() {
+    let settings = AgentSettings { max_steps: 2, ..AgentSettings::default() };
+    let run = run_with(&[CALL_README, CALL_README, FINAL], settings, None).await;
+    assert_eq!(run.report.outcome, Outcome::StepLimit);
+    assert!(run.report.answer.is_none());
+}
+
+#[tokio::test]
+async fn a_cassette_that_runs_out_is_a_model_failure() {
+    let run = run(&[CALL_README]).await;
+    assert_eq!(run.report.outcome, Outcome::ModelFailed);
+    let error = run.events.iter().find_map(|e| match e {
+        Event::Error(e) => Some(e.message.clone()),
+        _ => None,
+    });
+    assert!(error.is_some_and(|m| m.contains("no completion left")));
+}
+
+#[tokio::test]
+async fn long_outputs_are_capped_with_a_note() {
+    let big = "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{\"path\":\"big.txt\"}<|call|>";
+    let settings = AgentSettings { tool_output_limit: 1000, ..AgentSettings::default() };
+    let run = run_with(&[big, FINAL], settings, None).await;
+    let result = run.tool_results()[0];
+    assert_eq!(result.truncated_from, Some(10_000));
+    assert!(result.output.len() < 1300 && result.output.contains("bytes omitted"));
+    assert_eq!(run.notices(), vec![NoticeKind::ToolOutputCapped]);
+}
+
+#[tokio::test]
+async fn tool_failures_reach_the_model_as_errors() {
+    let call = "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{\"path\":\"missing.txt\"}<|call|>";
+    let run = run(&[call, FINAL]).await;
+    let result = run.tool_results()[0];
+    assert_eq!(result.status, ToolStatus::Error);
+    assert_eq!(result.output, "Error: missing.txt does not exist");
+    assert_eq!(result.detail.as_deref(), Some("ENOENT"));
+}
+
+struct Deny;
+impl Approver for Deny {
+    fn approve(&mut self, _: &ToolRecord, _: &Value) -> Approval {
+        Approval::Deny
+    }
+}
+
+#[tokio::test]
+async fn writing_tools_ask_first() {
+    let write = "<|channel|>commentary to=functions.write_file <|constrain|>json<|message|>{\"path\":\"a\",\"content\":\"b\"}<|call|>";
+    let run = run_with(&[CALL_README, write, FINAL], AgentSettings::default(), Some(Box::new(Deny))).await;
+    assert_eq!(run.calls.len(), 1, "read_file runs without asking, write_file was declined");
+    assert_eq!(run.tool_results()[1].kind.as_deref(), Some("declined"));
+}
+
+#[tokio::test]
+async fn a_small_context_shortens_old_outputs_then_fails_clearly() {
+    let big = "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{\"path\":\"big.txt\"}<|call|>";
+    // Byte-level tokens: each 10 000-byte output is ~10 000 tokens.
+    let mut transcript = cassette(&[big, big, FINAL]);
+    transcript.header = None;
+    let settings = AgentSettings { max_tokens: 100, tool_output_limit: 20_000, ..AgentSettings::default() };
+    let model = ReplayModel::new(&transcript, Arc::new(ByteCodec), false).unwrap();
+    let sink = Shared::default();
+    let parts = AgentParts {
+        session_id: "t".into(),
+        model: Box::new(ContextLimited { inner: model, context: 16_000 }),
+        tools: Box::new(FakeTools::new()),
+        sink: Box::new(sink.clone()),
+        approver: None,
+    };
+    let mut agent = Agent::replaying(parts, settings, &transcript, None).unwrap();
+    let report = agent.run_turn("task", &Cancel::new()).await.unwrap();
+    let events = sink.0.lock().unwrap().events.clone();
+    let shortened = events
+        .iter()
+        .any(|e| matches!(e, Event::Notice(n) if n.kind == NoticeKind::ContextShortened));
+    assert!(shortened, "the first output should have been shortened");
+    assert_eq!(report.outcome, Outcome::Final);
+
+    // A single output larger than the window cannot be shortened: a clear error.
+    let mut transcript = cassette(&[big, FINAL]);
+    transcript.header = None;
+    let model = ReplayModel::new(&transcript, Arc::new(ByteCodec), false).unwrap();
+    let sink = Shared::default();
+    let parts = AgentParts {
+        session_id: "t".into(),
+        model: Box::new(ContextLimited { inner: model, context: 8_000 }),
+        tools: Box::new(FakeTools::new()),
+        sink: Box::new(sink.clone()),
+        approver: None,
+    };
+    let mut agent = Agent::replaying(parts, settings_for_context(), &transcript, None).unwrap();
+    let report = agent.run_turn("task", &Cancel::new()).await.unwrap();
+    assert_eq!(report.outcome, Outcome::ContextFull);
+    let events = sink.0.lock().unwrap().events.clone();
+    let message = events.iter().find_map(|e| match e {
+        Event::Error(e) => Some(e.message.clone()),
+        _ => None,
+    });
+    assert!(message.is_some_and(|m| m.contains("context window")));
+}
+
+fn settings_for_context() -> AgentSettings {
+    AgentSettings { max_tokens: 100, tool_output_limit: 20_000, ..AgentSettings::default() }
+}
+
+/// A replay model with a context window.
+struct ContextLimited {
+    inner: ReplayModel,
+    context: usize,
+}
+
+impl Model for ContextLimited {
+    fn tokenize(&self, rendered: &ossa_prompts::Rendered) -> anyhow::Result<Vec<u32>> {
+        self.inner.tokenize(rendered)
+    }
+    fn piece(&self, id: u32) -> TokenPiece {
+        self.inner.piece(id)
+    }
+    fn generate(
+        &mut self,
+        prompt: &[u32],
+        max_tokens: u32,
+        on_token: &mut dyn FnMut(u32, &TokenPiece),
+        cancel: &Cancel,
+    ) -> anyhow::Result<crate::model::Generation> {
+        anyhow::ensure!(prompt.len() + max_tokens as usize <= self.context, "prompt overflow");
+        self.inner.generate(prompt, max_tokens, on_token, cancel)
+    }
+    fn context_size(&self) -> Option<usize> {
+        Some(self.context)
+    }
+    fn record(&self) -> crate::event::ModelRecord {
+        self.inner.record()
+    }
+    fn sampler(&self) -> crate::event::SamplerRecord {
+        self.inner.sampler()
+    }
+}
+
+#[tokio::test]
+async fn a_transcript_resumes_to_the_same_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.jsonl");
+    let transcript = cassette(&[CALL_README, FINAL]);
+    let model = ReplayModel::new(&transcript, Arc::new(ByteCodec), false).unwrap();
+    let writer = crate::transcript::TranscriptWriter::create(&path).unwrap();
+    let parts = AgentParts {
+        session_id: "s1".into(),
+        model: Box::new(model),
+        tools: Box::new(FakeTools::new()),
+        sink: Box::new(writer),
+        approver: None,
+    };
+    let mut agent = Agent::replaying(parts, AgentSettings::default(), &transcript, None).unwrap();
+    agent.run_turn("task", &Cancel::new()).await.unwrap();
+    let recorded = Transcript::read(&path).unwrap();
+    assert!(recorded.header.is_some());
+
+    let model = ReplayModel::new(&transcript, Arc::new(ByteCodec), false).unwrap();
+    let parts = AgentParts {
+        session_id: "ignored".into(),
+        model: Box::new(model),
+        tools: Box::new(FakeTools::new()),
+        sink: Box::new(Collector::default()),
+        approver: None,
+    };
+    let resumed = Agent::resume(parts, AgentSettings::default(), &recorded).unwrap();
+    assert_eq!(resumed.messages(), agent.messages());
+    assert_eq!(resumed.session_id(), "s1");
+}
