@@ -1,0 +1,165 @@
+//! `ossa chat` in a real terminal (tmux), driven the way a person types, and a chat
+//! killed with SIGKILL mid-turn leaving a readable transcript.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const OSSA: &str = env!("CARGO_BIN_EXE_ossa");
+const TASK: &str = "The test `adds` in this crate fails. Find the bug and fix it.";
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Polls `check` every 50 ms for up to 60 s.
+fn wait_for(what: &str, mut check: impl FnMut() -> Option<String>) -> String {
+    let start = Instant::now();
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap_or_else(|err| {
+            panic!("cannot run tmux ({err}): the chat tests need it (apt-get install tmux)")
+        });
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-J", "-S", "-200", "-t", "chat"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "chat"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    fn wait_screen(&self, needle: &str) -> String {
+        wait_for(&format!("{needle:?} on the screen"), || {
+            let screen = self.screen();
+            screen.contains(needle).then_some(screen)
+        })
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn chat_in_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    copy_dir(&fixtures().join("workspaces/calc"), &work);
+    let home = dir.path().join("home");
+    let cassette = fixtures().join("cassettes/fix_add.jsonl");
+    let command = format!(
+        "env OSSA_HOME={} TERM=xterm {OSSA} chat --replay {} --workspace {} --confirm apply_patch; echo EXITED $?; sleep 60",
+        home.display(),
+        cassette.display(),
+        work.display()
+    );
+    let tmux = Tmux { socket: format!("ossa-test-{}", std::process::id()) };
+    tmux.run(&["new-session", "-d", "-s", "chat", "-x", "160", "-y", "60", &command]);
+    tmux.wait_screen("ossa> ");
+
+    tmux.keys(&["/tools", "Enter"]);
+    tmux.wait_screen("apply_patch");
+
+    // Ctrl-C at the prompt clears the line and keeps the session.
+    tmux.keys(&["half typed", "C-c"]);
+    tmux.keys(&["/reasoning high", "Enter"]);
+    tmux.wait_screen("reasoning: high");
+
+    tmux.keys(&[TASK, "Enter"]);
+    let screen = tmux.wait_screen("[a]lways for apply_patch");
+    assert!(screen.contains("thinking: I should find the add function first."), "{screen}");
+    assert!(screen.contains("→ grep"), "{screen}");
+    assert!(screen.contains("✓ read_file"), "{screen}");
+    assert!(std::fs::read_to_string(work.join("src/lib.rs")).unwrap().contains("a - b"), "not yet approved");
+    tmux.keys(&["y", "Enter"]);
+    let screen = tmux.wait_screen("Fixed `add` in src/lib.rs");
+    assert!(screen.contains("✓ apply_patch"), "{screen}");
+    assert!(std::fs::read_to_string(work.join("src/lib.rs")).unwrap().contains("a + b"));
+
+    // Multi-line input; the cassette is used up, so the turn fails and the REPL stays.
+    tmux.keys(&["first line \\", "Enter"]);
+    tmux.keys(&["second line", "Enter"]);
+    tmux.wait_screen("no completion left");
+    tmux.keys(&["/save ", &dir.path().join("copy.jsonl").display().to_string(), "Enter"]);
+    tmux.wait_screen("saved the transcript");
+    tmux.keys(&["/exit", "Enter"]);
+    tmux.wait_screen("EXITED");
+
+    let copy = std::fs::read_to_string(dir.path().join("copy.jsonl")).unwrap();
+    assert!(copy.contains("\"text\":\"first line \\nsecond line\""), "multi-line input joined: {copy}");
+    let history = std::fs::read_to_string(home.join("history.txt")).unwrap();
+    assert!(history.contains("/reasoning high"), "{history}");
+}
+
+#[test]
+fn a_transcript_survives_kill_9_mid_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    copy_dir(&fixtures().join("workspaces/calc"), &work);
+    let transcript = dir.path().join("t.jsonl");
+    let mut child = Command::new(OSSA)
+        .args(["chat", "--replay"])
+        .arg(fixtures().join("cassettes/fix_add.jsonl"))
+        .arg("--workspace")
+        .arg(&work)
+        .arg("--transcript")
+        .arg(&transcript)
+        .env("OSSA_HOME", dir.path().join("home"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{TASK}").unwrap();
+    stdin.flush().unwrap();
+    // The chat stops to ask before apply_patch: kill it there, mid-turn.
+    wait_for("the apply_patch call in the transcript", || {
+        let text = std::fs::read_to_string(&transcript).ok()?;
+        text.contains("\"recipient\":\"functions.apply_patch\"").then_some(text)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let recorded = ossa_agent::Transcript::read(&transcript).unwrap();
+    assert!(recorded.header.is_some());
+    assert_eq!(recorded.user_messages().collect::<Vec<_>>(), [TASK]);
+    assert_eq!(recorded.completions().count(), 3);
+    assert_eq!(recorded.tool_results().count(), 2, "grep and read_file finished");
+    assert!(recorded.final_answer().is_none());
+    assert!(std::fs::read_to_string(work.join("src/lib.rs")).unwrap().contains("a - b"));
+}
