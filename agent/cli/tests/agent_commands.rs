@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `ossa run`, `ossa replay` and `ossa chat` as a user runs them: the real binary, the
 //! real wasm tools on a temporary copy of a fixture workspace, and a hand-written
 //! cassette instead of a model.
@@ -19,7 +20,10 @@ struct Scene {
 impl Scene {
     fn new() -> Scene {
         let dir = tempfile::tempdir().unwrap();
-        copy_dir(&fixtures().join("workspaces/calc"), &dir.path().join("work"));
+        copy_dir(
+            &fixtures().join("workspaces/calc"),
+            &dir.path().join("work"),
+        );
         std::fs::create_dir(dir.path().join("home")).unwrap();
         Scene { dir }
     }
@@ -61,7 +65,11 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn cassette(name: &str) -> String {
-    fixtures().join("cassettes").join(name).display().to_string()
+    fixtures()
+        .join("cassettes")
+        .join(name)
+        .display()
+        .to_string()
 }
 
 const TASK: &str = "The test `adds` in this crate fails. Find the bug and fix it.";
@@ -82,25 +90,55 @@ fn run_fixes_the_bug_and_replay_check_passes() {
         TASK,
     ]);
     assert!(out.status.success(), "stderr:\n{}", text(&out.stderr));
-    assert!(text(&out.stdout).starts_with("Fixed `add` in src/lib.rs"), "stdout: {}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("Fixed `add` in src/lib.rs"),
+        "stdout: {}",
+        text(&out.stdout)
+    );
     let stderr = text(&out.stderr);
     for expected in ["→ grep", "→ read_file", "→ apply_patch", "✓ apply_patch"] {
-        assert!(stderr.contains(expected), "progress lacks {expected:?}:\n{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "progress lacks {expected:?}:\n{stderr}"
+        );
     }
     let fixed = std::fs::read_to_string(work.join("src/lib.rs")).unwrap();
-    assert!(fixed.contains("    a + b\n") && !fixed.contains("a - b"), "{fixed}");
+    assert!(
+        fixed.contains("    a + b\n") && !fixed.contains("a - b"),
+        "{fixed}"
+    );
 
     // The recording replays with the tools' recorded results, prompts identical...
-    let out = scene.ossa(&["replay", transcript.to_str().unwrap(), "--tools", "recorded", "--check"]);
+    let out = scene.ossa(&[
+        "replay",
+        transcript.to_str().unwrap(),
+        "--tools",
+        "recorded",
+        "--check",
+    ]);
     assert!(out.status.success(), "stderr:\n{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("replay --check passed: 4 prompts match"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("replay --check passed: 4 prompts match"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // ...and with the tools run again on a fresh copy of the workspace.
     let fresh = scene.path("fresh");
     copy_dir(&fixtures().join("workspaces/calc"), &fresh);
-    let out = scene.ossa(&["replay", transcript.to_str().unwrap(), "--workspace", fresh.to_str().unwrap(), "--check"]);
+    let out = scene.ossa(&[
+        "replay",
+        transcript.to_str().unwrap(),
+        "--workspace",
+        fresh.to_str().unwrap(),
+        "--check",
+    ]);
     assert!(out.status.success(), "stderr:\n{}", text(&out.stderr));
-    assert!(std::fs::read_to_string(fresh.join("src/lib.rs")).unwrap().contains("a + b"));
+    assert!(
+        std::fs::read_to_string(fresh.join("src/lib.rs"))
+            .unwrap()
+            .contains("a + b")
+    );
 }
 
 #[test]
@@ -109,8 +147,14 @@ fn replay_check_reports_the_first_divergence() {
     let transcript = scene.path("session.jsonl");
     let work = scene.work();
     let out = scene.ossa(&[
-        "run", "--replay", &cassette("fix_add.jsonl"), "--workspace", work.to_str().unwrap(),
-        "--transcript", transcript.to_str().unwrap(), TASK,
+        "run",
+        "--replay",
+        &cassette("fix_add.jsonl"),
+        "--workspace",
+        work.to_str().unwrap(),
+        "--transcript",
+        transcript.to_str().unwrap(),
+        TASK,
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Change what read_file returned: the next prompt can no longer match.
@@ -118,12 +162,27 @@ fn replay_check_reports_the_first_divergence() {
     let tampered = recorded.replace("Multiplies two numbers.", "Divides two numbers.");
     assert_ne!(recorded, tampered);
     std::fs::write(&transcript, tampered).unwrap();
-    let out = scene.ossa(&["replay", transcript.to_str().unwrap(), "--tools", "recorded", "--check"]);
+    let out = scene.ossa(&[
+        "replay",
+        transcript.to_str().unwrap(),
+        "--tools",
+        "recorded",
+        "--check",
+    ]);
     assert_eq!(out.status.code(), Some(5), "stderr:\n{}", text(&out.stderr));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("differs from the recording at token"), "{stderr}");
-    assert!(stderr.contains("recorded:") && stderr.contains("Multiplies"), "{stderr}");
-    assert!(stderr.contains("rendered:") && stderr.contains("Divides"), "{stderr}");
+    assert!(
+        stderr.contains("differs from the recording at token"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("recorded:") && stderr.contains("Multiplies"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("rendered:") && stderr.contains("Divides"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -131,11 +190,19 @@ fn json_stream_has_thread_turn_and_item_events() {
     let scene = Scene::new();
     let work = scene.work();
     let out = scene.ossa(&[
-        "run", "--replay", &cassette("fix_add.jsonl"), "--workspace", work.to_str().unwrap(), "--json", TASK,
+        "run",
+        "--replay",
+        &cassette("fix_add.jsonl"),
+        "--workspace",
+        work.to_str().unwrap(),
+        "--json",
+        TASK,
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let events: Vec<serde_json::Value> =
-        text(&out.stdout).lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+    let events: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types.first(), Some(&"thread.started"));
     assert_eq!(types.get(1), Some(&"turn.started"));
@@ -146,10 +213,14 @@ fn json_stream_has_thread_turn_and_item_events() {
         .map(|e| e["item"]["tool"].as_str().unwrap())
         .collect();
     assert_eq!(calls, ["grep", "read_file", "apply_patch"]);
-    let answer = events.iter().find(|e| e["item"]["type"] == "agent_message" && e["item"]["channel"] == "final");
+    let answer = events
+        .iter()
+        .find(|e| e["item"]["type"] == "agent_message" && e["item"]["channel"] == "final");
     assert!(answer.is_some_and(|e| e["item"]["text"].as_str().unwrap().starts_with("Fixed")));
     // The default transcript went to $OSSA_HOME/sessions/.
-    let sessions: Vec<_> = std::fs::read_dir(scene.path("home/sessions")).unwrap().collect();
+    let sessions: Vec<_> = std::fs::read_dir(scene.path("home/sessions"))
+        .unwrap()
+        .collect();
     assert_eq!(sessions.len(), 1);
 }
 
@@ -158,15 +229,28 @@ fn exit_codes_tell_limits_from_model_failures() {
     let scene = Scene::new();
     let work = scene.work();
     let run = |extra: &[&str]| {
-        let mut args = vec!["run", "--replay", &*Box::leak(cassette("fix_add.jsonl").into_boxed_str()), "--workspace"];
+        let mut args = vec![
+            "run",
+            "--replay",
+            &*Box::leak(cassette("fix_add.jsonl").into_boxed_str()),
+            "--workspace",
+        ];
         args.push(Box::leak(work.display().to_string().into_boxed_str()));
         args.extend_from_slice(extra);
         args.push(TASK);
         scene.ossa(&args)
     };
     let out = run(&["--max-steps", "2"]);
-    assert_eq!(out.status.code(), Some(3), "step limit: {}", text(&out.stderr));
-    assert!(out.stdout.is_empty(), "no answer on stdout without a final message");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "step limit: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "no answer on stdout without a final message"
+    );
 
     let scene2 = Scene::new();
     let short = scene2.path("short.jsonl");
@@ -178,15 +262,39 @@ fn exit_codes_tell_limits_from_model_failures() {
         .collect();
     std::fs::write(&short, lines.join("\n")).unwrap();
     let work2 = scene2.work();
-    let out = scene2.ossa(&["run", "--replay", short.to_str().unwrap(), "--workspace", work2.to_str().unwrap(), TASK]);
-    assert_eq!(out.status.code(), Some(4), "exhausted cassette: {}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("no completion left"), "{}", text(&out.stderr));
+    let out = scene2.ossa(&[
+        "run",
+        "--replay",
+        short.to_str().unwrap(),
+        "--workspace",
+        work2.to_str().unwrap(),
+        TASK,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "exhausted cassette: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("no completion left"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let out = scene.ossa(&["run", "--workspace", work.to_str().unwrap(), TASK]);
-    assert_eq!(out.status.code(), Some(2), "no model source is a usage error");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "no model source is a usage error"
+    );
     let out = scene.ossa(&["run", "--replay", "/nonexistent.jsonl", TASK]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("/nonexistent.jsonl"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("/nonexistent.jsonl"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = scene.ossa(&["run", "--help"]);
     assert!(text(&out.stdout).contains("Exit codes:"));
 }

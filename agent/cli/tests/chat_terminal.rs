@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `ossa chat` in a real terminal (tmux), driven the way a person types, and a chat
 //! killed with SIGKILL mid-turn leaving a readable transcript.
 
@@ -33,7 +34,10 @@ fn wait_for(what: &str, mut check: impl FnMut() -> Option<String>) -> String {
         if let Some(found) = check() {
             return found;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -44,9 +48,14 @@ struct Tmux {
 
 impl Tmux {
     fn run(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap_or_else(|err| {
-            panic!("cannot run tmux ({err}): the chat tests need it (apt-get install tmux)")
-        });
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap_or_else(|err| {
+                panic!("cannot run tmux ({err}): the chat tests need it (apt-get install tmux)")
+            });
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -87,8 +96,20 @@ fn chat_in_a_terminal() {
         cassette.display(),
         work.display()
     );
-    let tmux = Tmux { socket: format!("ossa-test-{}", std::process::id()) };
-    tmux.run(&["new-session", "-d", "-s", "chat", "-x", "160", "-y", "60", &command]);
+    let tmux = Tmux {
+        socket: format!("ossa-test-{}", std::process::id()),
+    };
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "chat",
+        "-x",
+        "160",
+        "-y",
+        "60",
+        &command,
+    ]);
     tmux.wait_screen("ossa> ");
 
     tmux.keys(&["/tools", "Enter"]);
@@ -101,26 +122,45 @@ fn chat_in_a_terminal() {
 
     tmux.keys(&[TASK, "Enter"]);
     let screen = tmux.wait_screen("[a]lways for apply_patch");
-    assert!(screen.contains("thinking: I should find the add function first."), "{screen}");
+    assert!(
+        screen.contains("thinking: I should find the add function first."),
+        "{screen}"
+    );
     assert!(screen.contains("→ grep"), "{screen}");
     assert!(screen.contains("✓ read_file"), "{screen}");
-    assert!(std::fs::read_to_string(work.join("src/lib.rs")).unwrap().contains("a - b"), "not yet approved");
+    assert!(
+        std::fs::read_to_string(work.join("src/lib.rs"))
+            .unwrap()
+            .contains("a - b"),
+        "not yet approved"
+    );
     tmux.keys(&["y", "Enter"]);
     let screen = tmux.wait_screen("Fixed `add` in src/lib.rs");
     assert!(screen.contains("✓ apply_patch"), "{screen}");
-    assert!(std::fs::read_to_string(work.join("src/lib.rs")).unwrap().contains("a + b"));
+    assert!(
+        std::fs::read_to_string(work.join("src/lib.rs"))
+            .unwrap()
+            .contains("a + b")
+    );
 
     // Multi-line input; the cassette is used up, so the turn fails and the REPL stays.
     tmux.keys(&["first line \\", "Enter"]);
     tmux.keys(&["second line", "Enter"]);
     tmux.wait_screen("no completion left");
-    tmux.keys(&["/save ", &dir.path().join("copy.jsonl").display().to_string(), "Enter"]);
+    tmux.keys(&[
+        "/save ",
+        &dir.path().join("copy.jsonl").display().to_string(),
+        "Enter",
+    ]);
     tmux.wait_screen("saved the transcript");
     tmux.keys(&["/exit", "Enter"]);
     tmux.wait_screen("EXITED");
 
     let copy = std::fs::read_to_string(dir.path().join("copy.jsonl")).unwrap();
-    assert!(copy.contains("\"text\":\"first line \\nsecond line\""), "multi-line input joined: {copy}");
+    assert!(
+        copy.contains("\"text\":\"first line \\nsecond line\""),
+        "multi-line input joined: {copy}"
+    );
     let history = std::fs::read_to_string(home.join("history.txt")).unwrap();
     assert!(history.contains("/reasoning high"), "{history}");
 }
@@ -150,7 +190,8 @@ fn a_transcript_survives_kill_9_mid_turn() {
     // The chat stops to ask before apply_patch: kill it there, mid-turn.
     wait_for("the apply_patch call in the transcript", || {
         let text = std::fs::read_to_string(&transcript).ok()?;
-        text.contains("\"recipient\":\"functions.apply_patch\"").then_some(text)
+        text.contains("\"recipient\":\"functions.apply_patch\"")
+            .then_some(text)
     });
     child.kill().unwrap();
     child.wait().unwrap();
@@ -159,7 +200,15 @@ fn a_transcript_survives_kill_9_mid_turn() {
     assert!(recorded.header.is_some());
     assert_eq!(recorded.user_messages().collect::<Vec<_>>(), [TASK]);
     assert_eq!(recorded.completions().count(), 3);
-    assert_eq!(recorded.tool_results().count(), 2, "grep and read_file finished");
+    assert_eq!(
+        recorded.tool_results().count(),
+        2,
+        "grep and read_file finished"
+    );
     assert!(recorded.final_answer().is_none());
-    assert!(std::fs::read_to_string(work.join("src/lib.rs")).unwrap().contains("a - b"));
+    assert!(
+        std::fs::read_to_string(work.join("src/lib.rs"))
+            .unwrap()
+            .contains("a - b")
+    );
 }

@@ -23,9 +23,9 @@ use crate::budget::{cap_output, shorten_old_output};
 use crate::completion::{Action, CompletionParser, RetryReason, classify};
 use crate::event::{
     Completion, ErrorEvent, Event, FinalAnswer, ModelRecord, Notice, NoticeKind, Outcome,
-    ParsedMessage, PromptRecord, SessionHeader, StepStarted, StopKind, ToolCall, ToolRecord,
-    ToolResult, ToolStatus, TurnCompleted, TurnUsage, UserMessage, TRANSCRIPT_FORMAT,
-    TRANSCRIPT_VERSION,
+    ParsedMessage, PromptRecord, SessionHeader, StepStarted, StopKind, TRANSCRIPT_FORMAT,
+    TRANSCRIPT_VERSION, ToolCall, ToolRecord, ToolResult, ToolStatus, TurnCompleted, TurnUsage,
+    UserMessage,
 };
 use crate::model::{Cancel, Model, literal_text};
 use crate::schema;
@@ -134,8 +134,9 @@ pub fn developer_message(tools: &[ToolRecord], agents_md: Option<&str>) -> Messa
             ToolDescription::new(&tool.name, &tool.description, Some(tool.parameters.clone()))
         })
         .collect();
-    let mut content = DeveloperContent::new()
-        .with_instructions(ossa_prompts::templates::coding_agent_instructions(agents_md));
+    let mut content = DeveloperContent::new().with_instructions(
+        ossa_prompts::templates::coding_agent_instructions(agents_md),
+    );
     if !tools.is_empty() {
         content = content.with_function_tools(declarations);
     }
@@ -180,14 +181,11 @@ enum Step {
 impl Agent {
     /// Starts a new session on `workspace`: builds the system and developer messages and
     /// emits `session_started`.
-    pub fn new(
-        parts: AgentParts,
-        settings: AgentSettings,
-        workspace: &Path,
-    ) -> io::Result<Agent> {
+    pub fn new(parts: AgentParts, settings: AgentSettings, workspace: &Path) -> io::Result<Agent> {
         let date = crate::time::today();
         let system = system_message(settings.reasoning, &date);
-        let developer = developer_message(parts.tools.tools(), read_agents_md(workspace).as_deref());
+        let developer =
+            developer_message(parts.tools.tools(), read_agents_md(workspace).as_deref());
         Agent::start(parts, settings, system, developer, Some(workspace), None)
     }
 
@@ -236,11 +234,17 @@ impl Agent {
             match event {
                 Event::UserMessage(user) => {
                     turn += 1;
-                    messages.push(Message::from_role_and_content(Role::User, user.text.as_str()));
+                    messages.push(Message::from_role_and_content(
+                        Role::User,
+                        user.text.as_str(),
+                    ));
                 }
                 Event::Message(parsed) => messages.push(parsed.message.clone()),
                 Event::ToolCall(call) => {
-                    channels.insert(call.call_id.clone(), (call.recipient.clone(), call.channel.clone()));
+                    channels.insert(
+                        call.call_id.clone(),
+                        (call.recipient.clone(), call.channel.clone()),
+                    );
                 }
                 Event::ToolResult(result) => {
                     let (recipient, channel) = channels
@@ -298,11 +302,7 @@ impl Agent {
         Ok(agent)
     }
 
-    fn assemble(
-        parts: AgentParts,
-        settings: AgentSettings,
-        messages: Vec<Message>,
-    ) -> Agent {
+    fn assemble(parts: AgentParts, settings: AgentSettings, messages: Vec<Message>) -> Agent {
         Agent {
             session_id: parts.session_id,
             model: parts.model,
@@ -365,8 +365,12 @@ impl Agent {
     pub async fn run_turn(&mut self, text: &str, cancel: &Cancel) -> io::Result<TurnReport> {
         self.turn += 1;
         let turn = self.turn;
-        self.emit(&Event::UserMessage(UserMessage { text: text.to_string() }))?;
-        self.conversation.messages.push(Message::from_role_and_content(Role::User, text));
+        self.emit(&Event::UserMessage(UserMessage {
+            text: text.to_string(),
+        }))?;
+        self.conversation
+            .messages
+            .push(Message::from_role_and_content(Role::User, text));
         let mut state = TurnState::default();
         let (outcome, answer) = loop {
             if cancel.is_cancelled() {
@@ -377,7 +381,10 @@ impl Agent {
                     "no final answer after {} steps (the --max-steps limit); the task may need more steps or a simpler request",
                     self.settings.max_steps
                 );
-                self.emit(&Event::Error(ErrorEvent { outcome: Outcome::StepLimit, message }))?;
+                self.emit(&Event::Error(ErrorEvent {
+                    outcome: Outcome::StepLimit,
+                    message,
+                }))?;
                 break (Outcome::StepLimit, None);
             }
             state.steps += 1;
@@ -392,10 +399,20 @@ impl Agent {
             steps: state.steps,
             usage: state.usage.clone(),
         }))?;
-        Ok(TurnReport { outcome, answer, steps: state.steps, usage: state.usage })
+        Ok(TurnReport {
+            outcome,
+            answer,
+            steps: state.steps,
+            usage: state.usage,
+        })
     }
 
-    async fn step(&mut self, turn: u32, state: &mut TurnState, cancel: &Cancel) -> io::Result<Step> {
+    async fn step(
+        &mut self,
+        turn: u32,
+        state: &mut TurnState,
+        cancel: &Cancel,
+    ) -> io::Result<Step> {
         let step = state.steps;
         let prompt = match self.fit_prompt()? {
             Ok(prompt) => prompt,
@@ -404,12 +421,21 @@ impl Agent {
                 return Ok(Step::Done(outcome, None));
             }
         };
-        self.emit(&Event::StepStarted(StepStarted { turn, step, prompt_tokens: prompt.len() }))?;
+        self.emit(&Event::StepStarted(StepStarted {
+            turn,
+            step,
+            prompt_tokens: prompt.len(),
+        }))?;
         let record = PromptRecord::new(&self.previous_prompt, &prompt);
 
         let mut parser = CompletionParser::new();
         let generated = {
-            let Agent { model, sink, settings, .. } = self;
+            let Agent {
+                model,
+                sink,
+                settings,
+                ..
+            } = self;
             let mut sink_error = None;
             let mut on_token = |_id: u32, piece: &crate::model::TokenPiece| {
                 if let Some(delta) = parser.push(piece)
@@ -419,7 +445,8 @@ impl Agent {
                     sink_error = Some(err);
                 }
             };
-            let result = blocking(|| model.generate(&prompt, settings.max_tokens, &mut on_token, cancel));
+            let result =
+                blocking(|| model.generate(&prompt, settings.max_tokens, &mut on_token, cancel));
             if let Some(err) = sink_error {
                 return Err(err);
             }
@@ -430,7 +457,10 @@ impl Agent {
             Ok(generation) => generation,
             Err(err) => {
                 let message = format!("the model failed: {err:#}");
-                self.emit(&Event::Error(ErrorEvent { outcome: Outcome::ModelFailed, message }))?;
+                self.emit(&Event::Error(ErrorEvent {
+                    outcome: Outcome::ModelFailed,
+                    message,
+                }))?;
                 return Ok(Step::Done(Outcome::ModelFailed, None));
             }
         };
@@ -451,14 +481,25 @@ impl Agent {
 
         let parsed = parser.finish(generation.stop);
         match classify(parsed, generation.stop) {
-            Action::Final { messages, answer, problems } => {
+            Action::Final {
+                messages,
+                answer,
+                problems,
+            } => {
                 state.failures = 0;
                 self.report_recovered(problems)?;
                 self.keep(turn, step, messages)?;
-                self.emit(&Event::FinalAnswer(FinalAnswer { turn, text: answer.clone() }))?;
+                self.emit(&Event::FinalAnswer(FinalAnswer {
+                    turn,
+                    text: answer.clone(),
+                }))?;
                 Ok(Step::Done(Outcome::Final, Some(answer)))
             }
-            Action::Call { messages, call, problems } => {
+            Action::Call {
+                messages,
+                call,
+                problems,
+            } => {
                 state.failures = 0;
                 self.report_recovered(problems)?;
                 self.keep(turn, step, messages)?;
@@ -482,16 +523,24 @@ impl Agent {
             ) {
                 Ok(rendered) => rendered,
                 Err(err) => {
-                    return Ok(Err((Outcome::ModelFailed, format!("cannot render the prompt: {err}"))));
+                    return Ok(Err((
+                        Outcome::ModelFailed,
+                        format!("cannot render the prompt: {err}"),
+                    )));
                 }
             };
             let prompt = match self.model.tokenize(&rendered) {
                 Ok(prompt) => prompt,
                 Err(err) => {
-                    return Ok(Err((Outcome::ModelFailed, format!("cannot tokenize the prompt: {err:#}"))));
+                    return Ok(Err((
+                        Outcome::ModelFailed,
+                        format!("cannot tokenize the prompt: {err:#}"),
+                    )));
                 }
             };
-            let Some(context) = self.model.context_size() else { return Ok(Ok(prompt)) };
+            let Some(context) = self.model.context_size() else {
+                return Ok(Ok(prompt));
+            };
             let needed = prompt.len() + self.settings.max_tokens as usize;
             if needed <= context {
                 return Ok(Ok(prompt));
@@ -540,7 +589,12 @@ impl Agent {
         }))
     }
 
-    fn keep(&mut self, turn: u32, step: u32, messages: Vec<(Message, Terminator)>) -> io::Result<()> {
+    fn keep(
+        &mut self,
+        turn: u32,
+        step: u32,
+        messages: Vec<(Message, Terminator)>,
+    ) -> io::Result<()> {
         for (message, terminator) in messages {
             self.emit(&Event::Message(ParsedMessage {
                 turn,
@@ -591,9 +645,15 @@ impl Agent {
         } else {
             format!("{notice}; the model was told and will retry")
         };
-        self.emit(&Event::Notice(Notice { kind, message: notice.clone() }))?;
+        self.emit(&Event::Notice(Notice {
+            kind,
+            message: notice.clone(),
+        }))?;
         if exhausted {
-            self.emit(&Event::Error(ErrorEvent { outcome, message: notice }))?;
+            self.emit(&Event::Error(ErrorEvent {
+                outcome,
+                message: notice,
+            }))?;
             return Ok(Step::Done(outcome, None));
         }
         let message = Message::from_role_and_content(Role::Developer, feedback);
@@ -615,7 +675,10 @@ impl Agent {
         call: &Message,
     ) -> io::Result<()> {
         let recipient = call.recipient.clone().unwrap_or_default();
-        let name = recipient.strip_prefix("functions.").unwrap_or(&recipient).to_string();
+        let name = recipient
+            .strip_prefix("functions.")
+            .unwrap_or(&recipient)
+            .to_string();
         let arguments = call.text();
         let call_id = format!("t{turn}s{step}");
         self.emit(&Event::ToolCall(ToolCall {
@@ -629,7 +692,10 @@ impl Agent {
         let started = Instant::now();
         let (status, kind, output, detail) = match self.check_call(&recipient, &name, &arguments) {
             Err((kind, message)) => {
-                self.emit(&Event::Notice(Notice { kind: notice_kind(&kind), message: message.clone() }))?;
+                self.emit(&Event::Notice(Notice {
+                    kind: notice_kind(&kind),
+                    message: message.clone(),
+                }))?;
                 (ToolStatus::Error, Some(kind), message, None)
             }
             Ok((tool, args)) => {
@@ -638,18 +704,32 @@ impl Agent {
                     _ => Approval::Allow,
                 };
                 if approved == Approval::Deny {
-                    let message = format!("Error: the user declined this call to `{name}`. Do not retry it; ask the user or try another way.");
+                    let message = format!(
+                        "Error: the user declined this call to `{name}`. Do not retry it; ask the user or try another way."
+                    );
                     self.emit(&Event::Notice(Notice {
                         kind: NoticeKind::ToolDeclined,
                         message: format!("declined the call to `{name}`"),
                     }))?;
-                    (ToolStatus::Error, Some("declined".to_string()), message, None)
+                    (
+                        ToolStatus::Error,
+                        Some("declined".to_string()),
+                        message,
+                        None,
+                    )
                 } else {
                     match self.tools.call(&name, &args).await {
                         ToolOutcome::Output(output) => (ToolStatus::Ok, None, output, None),
-                        ToolOutcome::Failed { kind, message, detail } => {
-                            (ToolStatus::Error, Some(kind), format!("Error: {message}"), detail)
-                        }
+                        ToolOutcome::Failed {
+                            kind,
+                            message,
+                            detail,
+                        } => (
+                            ToolStatus::Error,
+                            Some(kind),
+                            format!("Error: {message}"),
+                            detail,
+                        ),
                     }
                 }
             }
@@ -666,7 +746,10 @@ impl Agent {
             }))?;
         }
         let key = (name.clone(), canonical_arguments(&arguments));
-        let entry = state.repeats.entry(key).or_insert_with(|| (output.clone(), 0));
+        let entry = state
+            .repeats
+            .entry(key)
+            .or_insert_with(|| (output.clone(), 0));
         if entry.0 == output {
             entry.1 += 1;
         } else {
@@ -707,7 +790,11 @@ impl Agent {
     ) -> Result<(ToolRecord, Value), (String, String)> {
         let tools = self.tools.tools();
         let available = || {
-            tools.iter().map(|t| format!("functions.{}", t.name)).collect::<Vec<_>>().join(", ")
+            tools
+                .iter()
+                .map(|t| format!("functions.{}", t.name))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let tool = recipient
             .strip_prefix("functions.")
@@ -792,5 +879,6 @@ fn blocking<R>(work: impl FnOnce() -> R) -> R {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 #[path = "agent_tests.rs"]
 mod tests;

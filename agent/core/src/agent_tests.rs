@@ -142,7 +142,11 @@ fn cassette(completions: &[&str]) -> Transcript {
     Transcript::parse(Path::new("test.jsonl"), &text).unwrap()
 }
 
-async fn run_with(completions: &[&str], settings: AgentSettings, approver: Option<Box<dyn Approver>>) -> Run {
+async fn run_with(
+    completions: &[&str],
+    settings: AgentSettings,
+    approver: Option<Box<dyn Approver>>,
+) -> Run {
     let transcript = cassette(completions);
     let model = ReplayModel::new(&transcript, Arc::new(ByteCodec), false).unwrap();
     let tools = FakeTools::new();
@@ -159,43 +163,64 @@ async fn run_with(completions: &[&str], settings: AgentSettings, approver: Optio
     let report = agent.run_turn("task", &Cancel::new()).await.unwrap();
     let events = sink.0.lock().unwrap().events.clone();
     let calls = calls.lock().unwrap().clone();
-    Run { report, events, agent, calls }
+    Run {
+        report,
+        events,
+        agent,
+        calls,
+    }
 }
 
 async fn run(completions: &[&str]) -> Run {
     run_with(completions, AgentSettings::default(), None).await
 }
 
-const CALL_README: &str =
-    "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{\"path\":\"README.md\"}<|call|>";
+const CALL_README: &str = "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{\"path\":\"README.md\"}<|call|>";
 const FINAL: &str = "<|channel|>final<|message|>All done.<|return|>";
 
 #[tokio::test]
 async fn a_tool_loop_ends_with_the_final_answer() {
     let run = run(&[
-        &format!("<|channel|>analysis<|message|>Read it first.<|end|><|start|>assistant{CALL_README}"),
+        &format!(
+            "<|channel|>analysis<|message|>Read it first.<|end|><|start|>assistant{CALL_README}"
+        ),
         FINAL,
     ])
     .await;
     assert_eq!(run.report.outcome, Outcome::Final);
     assert_eq!(run.report.answer.as_deref(), Some("All done."));
     assert_eq!(run.report.steps, 2);
-    assert_eq!(run.calls, vec![("read_file".to_string(), json!({"path": "README.md"}))]);
+    assert_eq!(
+        run.calls,
+        vec![("read_file".to_string(), json!({"path": "README.md"}))]
+    );
     // The tool's answer went back authored by the tool, to the assistant, on the call's channel.
     let messages = run.agent.messages();
-    let tool = messages.iter().find(|m| m.author.role == Role::Tool).unwrap();
+    let tool = messages
+        .iter()
+        .find(|m| m.author.role == Role::Tool)
+        .unwrap();
     assert_eq!(tool.author.name.as_deref(), Some("functions.read_file"));
     assert_eq!(tool.recipient.as_deref(), Some("assistant"));
     assert_eq!(tool.channel.as_deref(), Some("commentary"));
     assert_eq!(tool.text(), "contents of README.md");
     // The analysis is kept through the tool loop.
-    assert!(messages.iter().any(|m| m.channel.as_deref() == Some("analysis")));
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.channel.as_deref() == Some("analysis"))
+    );
     assert!(run.notices().is_empty(), "{:?}", run.notices());
 }
 
 #[tokio::test]
 async fn each_step_only_appends_to_the_prompt() {
-    let run = run(&[CALL_README, CALL_README.replace("README", "LICENSE").as_str(), FINAL]).await;
+    let run = run(&[
+        CALL_README,
+        CALL_README.replace("README", "LICENSE").as_str(),
+        FINAL,
+    ])
+    .await;
     let prompts: Vec<_> = run
         .events
         .iter()
@@ -208,7 +233,10 @@ async fn each_step_only_appends_to_the_prompt() {
     assert_eq!(prompts[0].kept, 0);
     // Later prompts keep the whole previous prompt: the conversation only grew.
     for pair in prompts.windows(2) {
-        assert_eq!(pair[1].kept, pair[0].len, "prompt prefix changed between steps");
+        assert_eq!(
+            pair[1].kept, pair[0].len,
+            "prompt prefix changed between steps"
+        );
     }
 }
 
@@ -223,7 +251,13 @@ async fn an_unknown_tool_gets_an_error_naming_the_available_tools() {
     let result = run.tool_results()[0];
     assert_eq!(result.status, ToolStatus::Error);
     assert_eq!(result.kind.as_deref(), Some("unknown_tool"));
-    assert!(result.output.contains("functions.read_file, functions.write_file"), "{}", result.output);
+    assert!(
+        result
+            .output
+            .contains("functions.read_file, functions.write_file"),
+        "{}",
+        result.output
+    );
     assert!(run.calls.is_empty());
     assert_eq!(run.notices(), vec![NoticeKind::UnknownTool]);
 }
@@ -237,11 +271,25 @@ async fn bad_json_and_schema_violations_quote_the_schema() {
     ])
     .await;
     let results = run.tool_results();
-    assert!(results[0].output.contains("not valid JSON"), "{}", results[0].output);
-    assert!(results[1].output.contains("missing the required property `path`"), "{}", results[1].output);
+    assert!(
+        results[0].output.contains("not valid JSON"),
+        "{}",
+        results[0].output
+    );
+    assert!(
+        results[1]
+            .output
+            .contains("missing the required property `path`"),
+        "{}",
+        results[1].output
+    );
     for result in &results {
         assert_eq!(result.kind.as_deref(), Some("invalid_arguments"));
-        assert!(result.output.contains("\"required\":[\"path\"]"), "schema not quoted: {}", result.output);
+        assert!(
+            result.output.contains("\"required\":[\"path\"]"),
+            "schema not quoted: {}",
+            result.output
+        );
     }
     assert!(run.calls.is_empty());
     assert_eq!(run.report.outcome, Outcome::Final);
@@ -249,15 +297,27 @@ async fn bad_json_and_schema_violations_quote_the_schema() {
 
 #[tokio::test]
 async fn a_malformed_completion_gets_feedback_and_a_bounded_retry() {
-    let run = run(&["<|channel|>analysis<|message|>Just thinking.<|return|>", FINAL]).await;
+    let run = run(&[
+        "<|channel|>analysis<|message|>Just thinking.<|return|>",
+        FINAL,
+    ])
+    .await;
     assert_eq!(run.report.outcome, Outcome::Final);
     assert_eq!(run.notices(), vec![NoticeKind::NoAction]);
-    let feedback = run.agent.messages().iter().find(|m| m.author.role == Role::Developer && m.content.len() == 1);
+    let feedback = run
+        .agent
+        .messages()
+        .iter()
+        .find(|m| m.author.role == Role::Developer && m.content.len() == 1);
     assert!(feedback.is_some_and(|m| m.text().contains("without a tool call or a final answer")));
 
     let garbage = "<|channel|>analysis<|message|>Hmm.<|end|>";
     let again = super::tests::run(&[garbage, garbage, garbage, FINAL]).await;
-    assert_eq!(again.report.outcome, Outcome::MalformedOutput, "three strikes must end the turn");
+    assert_eq!(
+        again.report.outcome,
+        Outcome::MalformedOutput,
+        "three strikes must end the turn"
+    );
     assert_eq!(again.report.steps, 3);
     assert!(again.report.answer.is_none());
     assert!(again.events.iter().any(|e| matches!(e, Event::Error(_))));
@@ -265,8 +325,17 @@ async fn a_malformed_completion_gets_feedback_and_a_bounded_retry() {
 
 #[tokio::test]
 async fn output_cut_by_the_token_limit_is_recorded_as_truncated() {
-    let settings = AgentSettings { max_tokens: 20, max_retries: 0, ..AgentSettings::default() };
-    let run = run_with(&["<|channel|>final<|message|>A very long answer that does not fit.<|return|>"], settings, None).await;
+    let settings = AgentSettings {
+        max_tokens: 20,
+        max_retries: 0,
+        ..AgentSettings::default()
+    };
+    let run = run_with(
+        &["<|channel|>final<|message|>A very long answer that does not fit.<|return|>"],
+        settings,
+        None,
+    )
+    .await;
     assert_eq!(run.report.outcome, Outcome::TokenLimit);
     assert!(run.report.answer.is_none(), "a cut answer is not a success");
     assert_eq!(run.notices(), vec![NoticeKind::TruncatedCompletion]);
@@ -282,13 +351,22 @@ async fn the_same_call_three_times_gets_a_corrective_note() {
     let run = run(&[CALL_README, CALL_README, CALL_README, FINAL]).await;
     let results = run.tool_results();
     assert!(!results[1].output.contains("[ossa:"));
-    assert!(results[2].output.contains("returned this exact result 3 times"), "{}", results[2].output);
+    assert!(
+        results[2]
+            .output
+            .contains("returned this exact result 3 times"),
+        "{}",
+        results[2].output
+    );
     assert_eq!(run.notices(), vec![NoticeKind::RepeatedCall]);
 }
 
 #[tokio::test]
 async fn the_step_limit_ends_the_turn_without_success() {
-    let settings = AgentSettings { max_steps: 2, ..AgentSettings::default() };
+    let settings = AgentSettings {
+        max_steps: 2,
+        ..AgentSettings::default()
+    };
     let run = run_with(&[CALL_README, CALL_README, FINAL], settings, None).await;
     assert_eq!(run.report.outcome, Outcome::StepLimit);
     assert!(run.report.answer.is_none());
@@ -308,7 +386,10 @@ async fn a_cassette_that_runs_out_is_a_model_failure() {
 #[tokio::test]
 async fn long_outputs_are_capped_with_a_note() {
     let big = "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{\"path\":\"big.txt\"}<|call|>";
-    let settings = AgentSettings { tool_output_limit: 1000, ..AgentSettings::default() };
+    let settings = AgentSettings {
+        tool_output_limit: 1000,
+        ..AgentSettings::default()
+    };
     let run = run_with(&[big, FINAL], settings, None).await;
     let result = run.tool_results()[0];
     assert_eq!(result.truncated_from, Some(10_000));
@@ -336,8 +417,17 @@ impl Approver for Deny {
 #[tokio::test]
 async fn writing_tools_ask_first() {
     let write = "<|channel|>commentary to=functions.write_file <|constrain|>json<|message|>{\"path\":\"a\",\"content\":\"b\"}<|call|>";
-    let run = run_with(&[CALL_README, write, FINAL], AgentSettings::default(), Some(Box::new(Deny))).await;
-    assert_eq!(run.calls.len(), 1, "read_file runs without asking, write_file was declined");
+    let run = run_with(
+        &[CALL_README, write, FINAL],
+        AgentSettings::default(),
+        Some(Box::new(Deny)),
+    )
+    .await;
+    assert_eq!(
+        run.calls.len(),
+        1,
+        "read_file runs without asking, write_file was declined"
+    );
     assert_eq!(run.tool_results()[1].kind.as_deref(), Some("declined"));
 }
 
@@ -347,12 +437,19 @@ async fn a_small_context_shortens_old_outputs_then_fails_clearly() {
     // Byte-level tokens: each 10 000-byte output is ~10 000 tokens.
     let mut transcript = cassette(&[big, big, FINAL]);
     transcript.header = None;
-    let settings = AgentSettings { max_tokens: 100, tool_output_limit: 20_000, ..AgentSettings::default() };
+    let settings = AgentSettings {
+        max_tokens: 100,
+        tool_output_limit: 20_000,
+        ..AgentSettings::default()
+    };
     let model = ReplayModel::new(&transcript, Arc::new(ByteCodec), false).unwrap();
     let sink = Shared::default();
     let parts = AgentParts {
         session_id: "t".into(),
-        model: Box::new(ContextLimited { inner: model, context: 16_000 }),
+        model: Box::new(ContextLimited {
+            inner: model,
+            context: 16_000,
+        }),
         tools: Box::new(FakeTools::new()),
         sink: Box::new(sink.clone()),
         approver: None,
@@ -373,7 +470,10 @@ async fn a_small_context_shortens_old_outputs_then_fails_clearly() {
     let sink = Shared::default();
     let parts = AgentParts {
         session_id: "t".into(),
-        model: Box::new(ContextLimited { inner: model, context: 8_000 }),
+        model: Box::new(ContextLimited {
+            inner: model,
+            context: 8_000,
+        }),
         tools: Box::new(FakeTools::new()),
         sink: Box::new(sink.clone()),
         approver: None,
@@ -390,7 +490,11 @@ async fn a_small_context_shortens_old_outputs_then_fails_clearly() {
 }
 
 fn settings_for_context() -> AgentSettings {
-    AgentSettings { max_tokens: 100, tool_output_limit: 20_000, ..AgentSettings::default() }
+    AgentSettings {
+        max_tokens: 100,
+        tool_output_limit: 20_000,
+        ..AgentSettings::default()
+    }
 }
 
 /// A replay model with a context window.
@@ -413,7 +517,10 @@ impl Model for ContextLimited {
         on_token: &mut dyn FnMut(u32, &TokenPiece),
         cancel: &Cancel,
     ) -> anyhow::Result<crate::model::Generation> {
-        anyhow::ensure!(prompt.len() + max_tokens as usize <= self.context, "prompt overflow");
+        anyhow::ensure!(
+            prompt.len() + max_tokens as usize <= self.context,
+            "prompt overflow"
+        );
         self.inner.generate(prompt, max_tokens, on_token, cancel)
     }
     fn context_size(&self) -> Option<usize> {

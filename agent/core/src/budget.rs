@@ -64,6 +64,7 @@ fn ceil_char_boundary(text: &str, mut index: usize) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

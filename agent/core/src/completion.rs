@@ -28,7 +28,9 @@ pub(crate) struct ParsedCompletion {
 impl CompletionParser {
     /// A parser for a completion that follows a prompt ending in `<|start|>assistant`.
     pub fn new() -> CompletionParser {
-        CompletionParser { parser: StreamParser::new(Some(Role::Assistant), ParseOptions::lenient()) }
+        CompletionParser {
+            parser: StreamParser::new(Some(Role::Assistant), ParseOptions::lenient()),
+        }
     }
 
     /// Feeds one token; returns the content text it added, if any.
@@ -82,17 +84,31 @@ pub(crate) enum RetryReason {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Action {
     /// The last message is the final answer.
-    Final { messages: Vec<(Message, Terminator)>, answer: String, problems: Vec<String> },
+    Final {
+        messages: Vec<(Message, Terminator)>,
+        answer: String,
+        problems: Vec<String>,
+    },
     /// The last message calls a tool.
-    Call { messages: Vec<(Message, Terminator)>, call: Message, problems: Vec<String> },
+    Call {
+        messages: Vec<(Message, Terminator)>,
+        call: Message,
+        problems: Vec<String>,
+    },
     /// Tell the model what went wrong and generate again.
-    Retry { messages: Vec<(Message, Terminator)>, reason: RetryReason },
+    Retry {
+        messages: Vec<(Message, Terminator)>,
+        reason: RetryReason,
+    },
 }
 
 /// Decides what a parsed completion means.
 pub(crate) fn classify(parsed: ParsedCompletion, stop: StopKind) -> Action {
     if stop == StopKind::Length {
-        return Action::Retry { messages: Vec::new(), reason: RetryReason::Truncated };
+        return Action::Retry {
+            messages: Vec::new(),
+            reason: RetryReason::Truncated,
+        };
     }
     let ParsedCompletion { messages, problems } = parsed;
     let usable = |terminator: &Terminator| {
@@ -105,7 +121,10 @@ pub(crate) fn classify(parsed: ParsedCompletion, stop: StopKind) -> Action {
     });
     let Some(index) = action_at else {
         if let Some(problem) = problems.into_iter().next() {
-            return Action::Retry { messages: Vec::new(), reason: RetryReason::Malformed(problem) };
+            return Action::Retry {
+                messages: Vec::new(),
+                reason: RetryReason::Malformed(problem),
+            };
         }
         let detail = match messages.last() {
             None => "the reply was empty".to_string(),
@@ -119,7 +138,10 @@ pub(crate) fn classify(parsed: ParsedCompletion, stop: StopKind) -> Action {
             .into_iter()
             .filter(|(m, t)| m.author.role == Role::Assistant && usable(t))
             .collect();
-        return Action::Retry { messages: kept, reason: RetryReason::NoAction(detail) };
+        return Action::Retry {
+            messages: kept,
+            reason: RetryReason::NoAction(detail),
+        };
     };
     let mut kept: Vec<(Message, Terminator)> = messages
         .into_iter()
@@ -127,24 +149,34 @@ pub(crate) fn classify(parsed: ParsedCompletion, stop: StopKind) -> Action {
         .filter(|(m, t)| m.author.role == Role::Assistant && usable(t))
         .collect();
     let Some((action, _)) = kept.last().cloned() else {
-        return Action::Retry { messages: Vec::new(), reason: RetryReason::Malformed("no message".into()) };
+        return Action::Retry {
+            messages: Vec::new(),
+            reason: RetryReason::Malformed("no message".into()),
+        };
     };
     if is_call(&action) {
         // History renders a call ending in <|call|> whatever ended it in the stream.
         if let Some(last) = kept.last_mut() {
             last.1 = Terminator::Call;
         }
-        Action::Call { messages: kept, call: action, problems }
+        Action::Call {
+            messages: kept,
+            call: action,
+            problems,
+        }
     } else {
-        Action::Final { answer: action.text(), messages: kept, problems }
+        Action::Final {
+            answer: action.text(),
+            messages: kept,
+            problems,
+        }
     }
 }
 
 fn is_call(message: &Message) -> bool {
-    message
-        .recipient
-        .as_deref()
-        .is_some_and(|recipient| !recipient.is_empty() && recipient != "all" && recipient != "assistant")
+    message.recipient.as_deref().is_some_and(|recipient| {
+        !recipient.is_empty() && recipient != "all" && recipient != "assistant"
+    })
 }
 
 /// The pieces of a literal harmony text (special tokens written as `<|…|>`), for
@@ -161,12 +193,12 @@ pub fn literal_pieces(text: &str) -> Vec<TokenPiece> {
                 }
                 None => {
                     let next = rest[2..].find("<|").map_or(rest.len(), |i| i + 2);
-                    pieces.push(TokenPiece::Bytes(rest[..next].as_bytes().to_vec()));
+                    pieces.push(TokenPiece::Bytes(rest.as_bytes()[..next].to_vec()));
                     rest = &rest[next..];
                 }
             },
             Some(at) => {
-                pieces.push(TokenPiece::Bytes(rest[..at].as_bytes().to_vec()));
+                pieces.push(TokenPiece::Bytes(rest.as_bytes()[..at].to_vec()));
                 rest = &rest[at..];
             }
             None => {
@@ -179,6 +211,7 @@ pub fn literal_pieces(text: &str) -> Vec<TokenPiece> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -196,7 +229,14 @@ mod tests {
             "<|channel|>analysis<|message|>Think.<|end|><|start|>assistant<|channel|>final<|message|>Done.<|return|>",
             StopKind::Return,
         );
-        let Action::Final { messages, answer, problems } = action else { panic!("{action:?}") };
+        let Action::Final {
+            messages,
+            answer,
+            problems,
+        } = action
+        else {
+            panic!("{action:?}")
+        };
         assert_eq!(answer, "Done.");
         assert_eq!(messages.len(), 2);
         assert!(problems.is_empty());
@@ -208,7 +248,9 @@ mod tests {
             "<|channel|>analysis to=functions.read_file code<|message|>{\"path\":\"a\"}<|call|>",
             StopKind::Call,
         );
-        let Action::Call { call, messages, .. } = action else { panic!("{action:?}") };
+        let Action::Call { call, messages, .. } = action else {
+            panic!("{action:?}")
+        };
         assert_eq!(call.recipient.as_deref(), Some("functions.read_file"));
         assert_eq!(call.text(), "{\"path\":\"a\"}");
         assert_eq!(messages.last().map(|m| m.1), Some(Terminator::Call));
@@ -217,13 +259,26 @@ mod tests {
     #[test]
     fn truncated_output_is_a_retry() {
         let action = run("<|channel|>final<|message|>Half an ans", StopKind::Length);
-        assert_eq!(action, Action::Retry { messages: vec![], reason: RetryReason::Truncated });
+        assert_eq!(
+            action,
+            Action::Retry {
+                messages: vec![],
+                reason: RetryReason::Truncated
+            }
+        );
     }
 
     #[test]
     fn analysis_alone_is_no_action() {
-        let action = run("<|channel|>analysis<|message|>Hmm.<|return|>", StopKind::Return);
-        let Action::Retry { reason: RetryReason::NoAction(detail), messages } = action else {
+        let action = run(
+            "<|channel|>analysis<|message|>Hmm.<|return|>",
+            StopKind::Return,
+        );
+        let Action::Retry {
+            reason: RetryReason::NoAction(detail),
+            messages,
+        } = action
+        else {
             panic!("{action:?}")
         };
         assert!(detail.contains("analysis"), "{detail}");
@@ -234,7 +289,13 @@ mod tests {
     fn garbage_is_malformed() {
         let action = run("<|message|><|message|>", StopKind::EndOfText);
         assert!(
-            matches!(action, Action::Retry { reason: RetryReason::Malformed(_) | RetryReason::NoAction(_), .. }),
+            matches!(
+                action,
+                Action::Retry {
+                    reason: RetryReason::Malformed(_) | RetryReason::NoAction(_),
+                    ..
+                }
+            ),
             "{action:?}"
         );
     }

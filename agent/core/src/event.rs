@@ -227,7 +227,11 @@ impl PromptRecord {
     /// Records `prompt` relative to `previous`.
     pub fn new(previous: &[u32], prompt: &[u32]) -> PromptRecord {
         let kept = common_prefix_len(previous, prompt);
-        PromptRecord { len: prompt.len(), kept, appended: prompt[kept..].to_vec() }
+        PromptRecord {
+            len: prompt.len(),
+            kept,
+            appended: prompt[kept..].to_vec(),
+        }
     }
 
     /// Rebuilds the prompt from the previous one; `None` if the record does not fit it.
@@ -493,6 +497,7 @@ pub struct ErrorEvent {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -509,17 +514,26 @@ mod tests {
 
     #[test]
     fn stop_kind_follows_the_last_special_token() {
-        assert_eq!(StopKind::from_completion_text("x<|call|>\n"), StopKind::Call);
-        assert_eq!(StopKind::from_completion_text("x<|return|>"), StopKind::Return);
+        assert_eq!(
+            StopKind::from_completion_text("x<|call|>\n"),
+            StopKind::Call
+        );
+        assert_eq!(
+            StopKind::from_completion_text("x<|return|>"),
+            StopKind::Return
+        );
         assert_eq!(StopKind::from_completion_text("x<|end|>"), StopKind::Length);
     }
 
     #[test]
     fn a_cassette_completion_needs_only_text() {
-        let event: Event =
-            serde_json::from_str(r#"{"type":"completion","text":"<|channel|>final<|message|>hi<|return|>"}"#)
-                .unwrap();
-        let Event::Completion(completion) = event else { panic!("not a completion: {event:?}") };
+        let event: Event = serde_json::from_str(
+            r#"{"type":"completion","text":"<|channel|>final<|message|>hi<|return|>"}"#,
+        )
+        .unwrap();
+        let Event::Completion(completion) = event else {
+            panic!("not a completion: {event:?}")
+        };
         assert_eq!(completion.turn, 0);
         assert!(completion.tokens.is_empty());
         assert_eq!(completion.stop, None);

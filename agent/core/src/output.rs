@@ -21,7 +21,10 @@ pub struct HumanProgress<W: Write + Send> {
 impl<W: Write + Send> HumanProgress<W> {
     /// A printer to `out`; `show_reasoning` prints analysis in full instead of one line.
     pub fn new(out: W, show_reasoning: bool) -> Self {
-        HumanProgress { out, show_reasoning }
+        HumanProgress {
+            out,
+            show_reasoning,
+        }
     }
 }
 
@@ -45,18 +48,30 @@ impl<W: Write + Send> EventSink for HumanProgress<W> {
                     .clone()
                     .or_else(|| header.model.url.clone())
                     .unwrap_or_default();
-                writeln!(out, "ossa {} · {} {model}", header.ossa_version, header.model.backend)?;
+                writeln!(
+                    out,
+                    "ossa {} · {} {model}",
+                    header.ossa_version, header.model.backend
+                )?;
                 if let Some(workspace) = &header.workspace {
                     writeln!(out, "workspace: {workspace}")?;
                 }
             }
             Event::StepStarted(step) => {
-                writeln!(out, "── step {} · prompt {} tokens", step.step, step.prompt_tokens)?;
+                writeln!(
+                    out,
+                    "── step {} · prompt {} tokens",
+                    step.step, step.prompt_tokens
+                )?;
             }
             Event::Completion(completion) => {
                 if let Some(usage) = &completion.usage {
                     let speed = usage.tokens_per_second();
-                    let speed = if speed > 0.0 { format!(" · {speed:.1} tok/s") } else { String::new() };
+                    let speed = if speed > 0.0 {
+                        format!(" · {speed:.1} tok/s")
+                    } else {
+                        String::new()
+                    };
                     writeln!(
                         out,
                         "   generated {} tokens{speed} · prefilled {} · reused {}",
@@ -73,8 +88,12 @@ impl<W: Write + Send> EventSink for HumanProgress<W> {
                     Some("analysis") if self.show_reasoning => {
                         writeln!(out, "   [analysis] {}", message.text().trim())?
                     }
-                    Some("analysis") => writeln!(out, "   [analysis] {}", one_line(&message.text(), 100))?,
-                    Some("commentary") => writeln!(out, "   [commentary] {}", message.text().trim())?,
+                    Some("analysis") => {
+                        writeln!(out, "   [analysis] {}", one_line(&message.text(), 100))?
+                    }
+                    Some("commentary") => {
+                        writeln!(out, "   [commentary] {}", message.text().trim())?
+                    }
                     _ => {}
                 }
             }
@@ -127,7 +146,11 @@ pub struct JsonStream<W: Write + Send> {
 impl<W: Write + Send> JsonStream<W> {
     /// A stream to `out`.
     pub fn new(out: W) -> Self {
-        JsonStream { out, next_item: 0, calls: HashMap::new() }
+        JsonStream {
+            out,
+            next_item: 0,
+            calls: HashMap::new(),
+        }
     }
 
     fn item_id(&mut self) -> String {
@@ -177,10 +200,12 @@ impl<W: Write + Send> EventSink for JsonStream<W> {
                 self.line(json!({"type": "item.started", "item": item}))
             }
             Event::ToolResult(result) => {
-                let (id, mut item) = self
-                    .calls
-                    .remove(&result.call_id)
-                    .unwrap_or_else(|| (result.call_id.clone(), json!({"type": "tool_call", "tool": result.name})));
+                let (id, mut item) = self.calls.remove(&result.call_id).unwrap_or_else(|| {
+                    (
+                        result.call_id.clone(),
+                        json!({"type": "tool_call", "tool": result.name}),
+                    )
+                });
                 item["id"] = json!(id);
                 item["output"] = json!(result.output);
                 item["duration_ms"] = json!(result.duration_ms);
@@ -200,9 +225,8 @@ impl<W: Write + Send> EventSink for JsonStream<W> {
                     "item": {"id": id, "type": "error", "kind": notice.kind, "message": notice.message},
                 }))
             }
-            Event::Error(error) => {
-                self.line(json!({"type": "error", "outcome": error.outcome, "message": error.message}))
-            }
+            Event::Error(error) => self
+                .line(json!({"type": "error", "outcome": error.outcome, "message": error.message})),
             Event::TurnCompleted(done) => {
                 let usage = json!({
                     "input_tokens": done.usage.prompt_tokens,

@@ -28,7 +28,9 @@ pub fn default_transcript_path(session_id: &str, started_at: &str) -> anyhow::Re
         .take(19)
         .map(|c| if c == ':' { '-' } else { c })
         .collect();
-    Ok(data_dir()?.join("sessions").join(format!("{stamp}-{session_id}.jsonl")))
+    Ok(data_dir()?
+        .join("sessions")
+        .join(format!("{stamp}-{session_id}.jsonl")))
 }
 
 /// A session id: 12 hex digits from the time and the process id (unique enough for
@@ -42,5 +44,9 @@ pub fn new_session_id() -> String {
     hasher.update(now.as_nanos().to_le_bytes());
     hasher.update(std::process::id().to_le_bytes());
     let digest = hasher.finalize();
-    digest.iter().take(6).map(|byte| format!("{byte:02x}")).collect()
+    digest
+        .iter()
+        .take(6)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }

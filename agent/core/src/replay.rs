@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use ossa_prompts::Rendered;
 
 use crate::completion::literal_pieces;
-use crate::event::{Completion, ModelRecord, SamplerRecord, StepUsage, StopKind, common_prefix_len};
+use crate::event::{
+    Completion, ModelRecord, SamplerRecord, StepUsage, StopKind, common_prefix_len,
+};
 use crate::model::{Cancel, Codec, Generation, Model, TokenPiece, tokenize_rendered};
 use crate::transcript::Transcript;
 
@@ -70,7 +72,11 @@ pub struct ReplayModel {
 impl ReplayModel {
     /// Replays the completions of `transcript`. `check` compares prompts (it needs a
     /// transcript recorded by ossa: cassettes have no prompts).
-    pub fn new(transcript: &Transcript, codec: Arc<dyn Codec>, check: bool) -> anyhow::Result<ReplayModel> {
+    pub fn new(
+        transcript: &Transcript,
+        codec: Arc<dyn Codec>,
+        check: bool,
+    ) -> anyhow::Result<ReplayModel> {
         let completions: VecDeque<Completion> = transcript.completions().cloned().collect();
         if completions.is_empty() {
             anyhow::bail!(
@@ -85,14 +91,24 @@ impl ReplayModel {
                 transcript.path.display()
             );
         }
-        let sampler = transcript.header.as_ref().map(|h| h.sampler.clone()).unwrap_or(SamplerRecord {
-            temperature: 1.0,
-            top_p: 1.0,
-            min_p: 0.0,
-            seed: 0,
-        });
-        let context_size = transcript.header.as_ref().and_then(|h| h.model.context_size);
-        let report = ReplayReport { total: completions.len(), ..ReplayReport::default() };
+        let sampler = transcript
+            .header
+            .as_ref()
+            .map(|h| h.sampler.clone())
+            .unwrap_or(SamplerRecord {
+                temperature: 1.0,
+                top_p: 1.0,
+                min_p: 0.0,
+                seed: 0,
+            });
+        let context_size = transcript
+            .header
+            .as_ref()
+            .and_then(|h| h.model.context_size);
+        let report = ReplayReport {
+            total: completions.len(),
+            ..ReplayReport::default()
+        };
         Ok(ReplayModel {
             codec,
             completions,
@@ -137,8 +153,15 @@ impl ReplayModel {
         Ok(ids)
     }
 
-    fn compare(&mut self, index: usize, completion: &Completion, prompt: &[u32]) -> anyhow::Result<()> {
-        let Some(record) = &completion.prompt else { return Ok(()) };
+    fn compare(
+        &mut self,
+        index: usize,
+        completion: &Completion,
+        prompt: &[u32],
+    ) -> anyhow::Result<()> {
+        let Some(record) = &completion.prompt else {
+            return Ok(());
+        };
         let Some(expected) = record.rebuild(&self.recorded_prompt) else {
             anyhow::bail!("the transcript's prompt record for completion {index} is inconsistent");
         };
@@ -169,7 +192,9 @@ impl ReplayModel {
             let mut bytes = Vec::new();
             for &id in ids {
                 match self.codec.piece(id) {
-                    TokenPiece::Special(token) => bytes.extend_from_slice(token.literal().as_bytes()),
+                    TokenPiece::Special(token) => {
+                        bytes.extend_from_slice(token.literal().as_bytes())
+                    }
                     TokenPiece::Bytes(piece) => bytes.extend_from_slice(&piece),
                 }
             }
@@ -184,7 +209,11 @@ impl ReplayModel {
             "  same:     …{}\n  recorded: {}{}\n  rendered: {}{}",
             before.escape_debug(),
             recorded.escape_debug(),
-            if expected.len() > at + AFTER { "…" } else { "" },
+            if expected.len() > at + AFTER {
+                "…"
+            } else {
+                ""
+            },
             rendered.escape_debug(),
             if actual.len() > at + AFTER { "…" } else { "" },
         )
@@ -219,7 +248,9 @@ impl Model for ReplayModel {
             self.compare(index, &completion, prompt)?;
         }
         let mut tokens = self.tokens_of(&completion)?;
-        let mut stop = completion.stop.unwrap_or_else(|| StopKind::from_completion_text(&completion.text));
+        let mut stop = completion
+            .stop
+            .unwrap_or_else(|| StopKind::from_completion_text(&completion.text));
         if tokens.len() > max_tokens as usize {
             tokens.truncate(max_tokens as usize);
             stop = StopKind::Length;
@@ -242,7 +273,11 @@ impl Model for ReplayModel {
             completion_tokens: generated.len(),
             ..StepUsage::default()
         };
-        Ok(Generation { tokens: generated, stop, usage })
+        Ok(Generation {
+            tokens: generated,
+            stop,
+            usage,
+        })
     }
 
     fn context_size(&self) -> Option<usize> {

@@ -27,14 +27,18 @@ fn check_at(
     problems: &mut Vec<String>,
     depth: usize,
 ) {
-    let Some(schema) = schema.as_object() else { return };
+    let Some(schema) = schema.as_object() else {
+        return;
+    };
     if depth > MAX_DEPTH {
         return;
     }
     if let Some(Value::String(reference)) = schema.get("$ref") {
         match resolve(root, reference) {
             Some(target) => check_at(value, target, root, at, problems, depth + 1),
-            None => problems.push(format!("the schema's $ref `{reference}` cannot be resolved")),
+            None => problems.push(format!(
+                "the schema's $ref `{reference}` cannot be resolved"
+            )),
         }
     }
     for key in ["anyOf", "oneOf"] {
@@ -56,14 +60,21 @@ fn check_at(
             _ => Vec::new(),
         };
         if !names.is_empty() && !names.iter().any(|name| has_type(value, name)) {
-            problems.push(format!("{at} must be {}, not {}", names.join(" or "), type_name(value)));
+            problems.push(format!(
+                "{at} must be {}, not {}",
+                names.join(" or "),
+                type_name(value)
+            ));
             return;
         }
     }
     if let Some(Value::Array(allowed)) = schema.get("enum")
         && !allowed.contains(value)
     {
-        problems.push(format!("{at} must be one of {}", Value::Array(allowed.clone())));
+        problems.push(format!(
+            "{at} must be one of {}",
+            Value::Array(allowed.clone())
+        ));
     }
     if let Some(constant) = schema.get("const")
         && constant != value
@@ -110,7 +121,14 @@ fn check_at(
     }
     if let (Value::Array(items), Some(item_schema)) = (value, schema.get("items")) {
         for (index, item) in items.iter().enumerate() {
-            check_at(item, item_schema, root, &format!("{at}[{index}]"), problems, depth + 1);
+            check_at(
+                item,
+                item_schema,
+                root,
+                &format!("{at}[{index}]"),
+                problems,
+                depth + 1,
+            );
         }
     }
 }
@@ -128,7 +146,9 @@ fn has_type(value: &Value, name: &str) -> bool {
         "boolean" => value.is_boolean(),
         "null" => value.is_null(),
         "number" => value.is_number(),
-        "integer" => value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|n| n.fract() == 0.0),
+        "integer" => {
+            value.is_i64() || value.is_u64() || value.as_f64().is_some_and(|n| n.fract() == 0.0)
+        }
         _ => true,
     }
 }
@@ -145,6 +165,7 @@ fn type_name(value: &Value) -> &'static str {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -166,12 +187,21 @@ mod tests {
     #[test]
     fn valid_arguments_have_no_problems() {
         assert!(check(&json!({"path": "a.rs"}), &read_file_schema()).is_empty());
-        assert!(check(&json!({"path": "a.rs", "offset": null, "mode": "hex"}), &read_file_schema()).is_empty());
+        assert!(
+            check(
+                &json!({"path": "a.rs", "offset": null, "mode": "hex"}),
+                &read_file_schema()
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn every_problem_is_named() {
-        let problems = check(&json!({"offset": -1, "mode": "raw", "extra": 1}), &read_file_schema());
+        let problems = check(
+            &json!({"offset": -1, "mode": "raw", "extra": 1}),
+            &read_file_schema(),
+        );
         assert_eq!(
             problems,
             [
@@ -181,7 +211,10 @@ mod tests {
                 "arguments has an unknown property `extra`",
             ]
         );
-        assert_eq!(check(&json!("a.rs"), &read_file_schema()), ["arguments must be object, not a string"]);
+        assert_eq!(
+            check(&json!("a.rs"), &read_file_schema()),
+            ["arguments must be object, not a string"]
+        );
         assert_eq!(
             check(&json!({"path": 3}), &read_file_schema()),
             ["`path` must be string, not a number"]
@@ -190,8 +223,12 @@ mod tests {
 
     #[test]
     fn any_of_and_items() {
-        let schema = json!({"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}});
+        let schema =
+            json!({"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}});
         assert!(check(&json!(["a", 1]), &schema).is_empty());
-        assert_eq!(check(&json!(["a", true]), &schema), ["arguments[1] matches none of the allowed forms"]);
+        assert_eq!(
+            check(&json!(["a", true]), &schema),
+            ["arguments[1] matches none of the allowed forms"]
+        );
     }
 }

@@ -5,13 +5,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The current time as RFC 3339 with milliseconds, UTC (`2026-11-27T23:14:24.123Z`).
 pub fn rfc3339_now() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     rfc3339(now.as_secs() as i64, now.subsec_millis())
 }
 
 /// Today's date, UTC, as `YYYY-MM-DD` (the harmony system message's "Current date").
 pub fn today() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let (year, month, day) = civil_from_days(now.as_secs() as i64 / 86_400);
     format!("{year:04}-{month:02}-{day:02}")
 }
@@ -40,6 +44,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -80,7 +80,10 @@ impl RecordedTools {
                 (result.name.clone(), outcome)
             })
             .collect();
-        Ok(RecordedTools { specs, results: Mutex::new(results) })
+        Ok(RecordedTools {
+            specs,
+            results: Mutex::new(results),
+        })
     }
 }
 
@@ -98,12 +101,16 @@ impl ToolExecutor for RecordedTools {
             Some((recorded, outcome)) if recorded == name => outcome,
             Some((recorded, _)) => ToolOutcome::Failed {
                 kind: "replay_mismatch".into(),
-                message: format!("replay diverged: the transcript's next tool call is `{recorded}`, not `{name}`"),
+                message: format!(
+                    "replay diverged: the transcript's next tool call is `{recorded}`, not `{name}`"
+                ),
                 detail: None,
             },
             None => ToolOutcome::Failed {
                 kind: "replay_mismatch".into(),
-                message: format!("replay diverged: the transcript has no more tool results (call to `{name}`)"),
+                message: format!(
+                    "replay diverged: the transcript has no more tool results (call to `{name}`)"
+                ),
                 detail: None,
             },
         };

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{
-    Completion, Event, SessionHeader, ToolResult, TRANSCRIPT_FORMAT, TRANSCRIPT_VERSION,
+    Completion, Event, SessionHeader, TRANSCRIPT_FORMAT, TRANSCRIPT_VERSION, ToolResult,
 };
 use crate::sink::EventSink;
 use crate::time::rfc3339_now;
@@ -62,7 +62,9 @@ pub enum TranscriptError {
         version: u32,
     },
     /// There is nothing to replay.
-    #[error("{path} has no events (expected a transcript or a cassette with `user_message` and `completion` lines)")]
+    #[error(
+        "{path} has no events (expected a transcript or a cassette with `user_message` and `completion` lines)"
+    )]
     Empty {
         /// The file.
         path: PathBuf,
@@ -85,8 +87,10 @@ pub struct Transcript {
 impl Transcript {
     /// Reads a transcript or a cassette.
     pub fn read(path: &Path) -> Result<Transcript, TranscriptError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| TranscriptError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| TranscriptError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Transcript::parse(path, &text)
     }
 
@@ -131,9 +135,16 @@ impl Transcript {
             }
         }
         if header.is_none() && events.is_empty() {
-            return Err(TranscriptError::Empty { path: path.to_path_buf() });
+            return Err(TranscriptError::Empty {
+                path: path.to_path_buf(),
+            });
         }
-        Ok(Transcript { path: path.to_path_buf(), header, events, truncated_tail })
+        Ok(Transcript {
+            path: path.to_path_buf(),
+            header,
+            events,
+            truncated_tail,
+        })
     }
 
     /// The user messages, in order.
@@ -190,7 +201,10 @@ impl TranscriptWriter {
                 path.display()
             )
         })?;
-        Ok(TranscriptWriter { file, path: path.to_path_buf() })
+        Ok(TranscriptWriter {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 
     /// Opens an existing transcript to append to it (resuming a session).
@@ -200,7 +214,10 @@ impl TranscriptWriter {
             .append(true)
             .open(path)
             .with_context(|| format!("cannot open the transcript {} to append", path.display()))?;
-        Ok(TranscriptWriter { file, path: path.to_path_buf() })
+        Ok(TranscriptWriter {
+            file,
+            path: path.to_path_buf(),
+        })
     }
 
     /// The file being written.
@@ -214,7 +231,10 @@ impl EventSink for TranscriptWriter {
         if !event.is_recorded() {
             return Ok(());
         }
-        let line = Line { event: event.clone(), ts: Some(rfc3339_now()) };
+        let line = Line {
+            event: event.clone(),
+            ts: Some(rfc3339_now()),
+        };
         let mut text = serde_json::to_string(&line).map_err(std::io::Error::other)?;
         text.push('\n');
         // One write per line: after a kill, the file ends at a line boundary or with one
@@ -224,6 +244,7 @@ impl EventSink for TranscriptWriter {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::event::{FinalAnswer, UserMessage};
@@ -256,7 +277,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sessions/s.jsonl");
         let mut writer = TranscriptWriter::create(&path).unwrap();
-        writer.emit(&Event::UserMessage(UserMessage { text: "task".into() })).unwrap();
+        writer
+            .emit(&Event::UserMessage(UserMessage {
+                text: "task".into(),
+            }))
+            .unwrap();
         writer
             .emit(&Event::Delta(crate::event::Delta {
                 channel: None,
@@ -264,13 +289,25 @@ mod tests {
                 text: "x".into(),
             }))
             .unwrap();
-        writer.emit(&Event::FinalAnswer(FinalAnswer { turn: 1, text: "done".into() })).unwrap();
+        writer
+            .emit(&Event::FinalAnswer(FinalAnswer {
+                turn: 1,
+                text: "done".into(),
+            }))
+            .unwrap();
         let transcript = Transcript::read(&path).unwrap();
         assert_eq!(transcript.events.len(), 2);
         assert_eq!(transcript.final_answer(), Some("done"));
-        assert!(TranscriptWriter::create(&path).is_err(), "must not overwrite");
+        assert!(
+            TranscriptWriter::create(&path).is_err(),
+            "must not overwrite"
+        );
         let mut appended = TranscriptWriter::append(&path).unwrap();
-        appended.emit(&Event::UserMessage(UserMessage { text: "more".into() })).unwrap();
+        appended
+            .emit(&Event::UserMessage(UserMessage {
+                text: "more".into(),
+            }))
+            .unwrap();
         assert_eq!(Transcript::read(&path).unwrap().user_messages().count(), 2);
     }
 }

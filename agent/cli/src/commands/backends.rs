@@ -25,5 +25,8 @@ pub fn http_model(url: &str, _runtime: &RuntimeArgs) -> anyhow::Result<Box<dyn M
 
 /// The sandboxed tools on `workspace`.
 pub fn sandbox_tools(workspace: &Path) -> anyhow::Result<Box<dyn ToolExecutor>> {
-    anyhow::bail!("the sandboxed tools are not wired in yet ({})", workspace.display())
+    anyhow::bail!(
+        "the sandboxed tools are not wired in yet ({})",
+        workspace.display()
+    )
 }

@@ -13,7 +13,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use ossa_agent::event::{Delta, Outcome, ToolRecord, ToolStatus};
-use ossa_agent::{Agent, AgentParts, Approval, Approver, Cancel, Event, EventSink, TranscriptWriter};
+use ossa_agent::{
+    Agent, AgentParts, Approval, Approver, Cancel, Event, EventSink, TranscriptWriter,
+};
 use ossa_prompts::{ReasoningEffort, Role};
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
@@ -53,7 +55,8 @@ pub struct Args {
     pub transcript: Option<PathBuf>,
 }
 
-const HELP: &str = "Type a message and press Enter. End a line with \\ to continue it, or wrap a block in \"\"\".
+const HELP: &str =
+    "Type a message and press Enter. End a line with \\ to continue it, or wrap a block in \"\"\".
 Commands:
   /help                     this help
   /tools                    the tools the model can call
@@ -66,12 +69,16 @@ Ctrl-C stops the current generation.";
 /// Runs `ossa chat`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let workspace = session::workspace_dir(args.workspace.as_deref())?;
-    let (model, _replay) = session::open_model(&args.source, &args.runtime, false)?;
+    let model = session::open_model(&args.source, &args.runtime)?;
     let tools = session::open_tools(&workspace)?;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let printer = ChatPrinter::new(std::io::stdout(), color, args.show_reasoning);
     let approver = ConfirmPolicy::parse(&args.confirm).map(|policy| {
-        Box::new(ChatApprover { policy, always: HashSet::new(), never: HashSet::new() }) as Box<dyn Approver>
+        Box::new(ChatApprover {
+            policy,
+            always: HashSet::new(),
+            never: HashSet::new(),
+        }) as Box<dyn Approver>
     });
     let session_id = ossa_agent::paths::new_session_id();
     let settings = args.loop_args.settings();
@@ -81,14 +88,26 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let transcript = ossa_agent::Transcript::read(path)?;
             let writer = TranscriptWriter::append(path)?;
             let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(writer), Box::new(printer)];
-            let parts = AgentParts { session_id, model, tools, sink: Box::new(sinks), approver };
+            let parts = AgentParts {
+                session_id,
+                model,
+                tools,
+                sink: Box::new(sinks),
+                approver,
+            };
             (Agent::resume(parts, settings, &transcript)?, path.clone())
         }
         None => {
             let writer = session::transcript_writer(args.transcript.as_deref(), &session_id)?;
             let path = writer.path().to_path_buf();
             let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(writer), Box::new(printer)];
-            let parts = AgentParts { session_id, model, tools, sink: Box::new(sinks), approver };
+            let parts = AgentParts {
+                session_id,
+                model,
+                tools,
+                sink: Box::new(sinks),
+                approver,
+            };
             (Agent::new(parts, settings, &workspace)?, path)
         }
     };
@@ -149,14 +168,27 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         last = report.outcome;
     }
     if let Err(err) = editor.save_history(&history) {
-        eprintln!("warning: cannot save the history to {}: {err}", history.display());
+        eprintln!(
+            "warning: cannot save the history to {}: {err}",
+            history.display()
+        );
     }
-    Ok(if last == Outcome::Final { ExitCode::SUCCESS } else { session::exit_code(last) })
+    Ok(if last == Outcome::Final {
+        ExitCode::SUCCESS
+    } else {
+        session::exit_code(last)
+    })
 }
 
 /// Runs a slash command; `Ok(true)` means leave.
-fn slash_command(command: &str, agent: &mut Agent, transcript: &std::path::Path) -> anyhow::Result<bool> {
-    let (name, rest) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+fn slash_command(
+    command: &str,
+    agent: &mut Agent,
+    transcript: &std::path::Path,
+) -> anyhow::Result<bool> {
+    let (name, rest) = command
+        .split_once(char::is_whitespace)
+        .unwrap_or((command, ""));
     let rest = rest.trim();
     match name {
         "exit" | "quit" => return Ok(true),
@@ -183,7 +215,10 @@ fn slash_command(command: &str, agent: &mut Agent, transcript: &std::path::Path)
         },
         "save" => {
             if rest.is_empty() {
-                println!("the transcript is being written to {}; /save PATH copies it", transcript.display());
+                println!(
+                    "the transcript is being written to {}; /save PATH copies it",
+                    transcript.display()
+                );
             } else {
                 std::fs::copy(transcript, rest)
                     .with_context(|| format!("cannot copy the transcript to {rest}"))?;
@@ -203,7 +238,10 @@ fn slash_command(command: &str, agent: &mut Agent, transcript: &std::path::Path)
 fn join_continued_lines(input: &str) -> String {
     let joined = input.replace("\\\n", "\n");
     let trimmed = joined.trim();
-    match trimmed.strip_prefix("\"\"\"").and_then(|t| t.strip_suffix("\"\"\"")) {
+    match trimmed
+        .strip_prefix("\"\"\"")
+        .and_then(|t| t.strip_suffix("\"\"\""))
+    {
         Some(block) => block.trim_matches('\n').to_string(),
         None => joined,
     }
@@ -229,12 +267,21 @@ impl Validator for ChatHelper {
 impl Completer for ChatHelper {
     type Candidate = String;
 
-    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<String>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
         let typed = &line[..pos];
         if !typed.starts_with('/') || typed.contains(char::is_whitespace) {
             return Ok((0, Vec::new()));
         }
-        let matches = COMMANDS.iter().filter(|c| c.starts_with(typed)).map(|c| c.to_string()).collect();
+        let matches = COMMANDS
+            .iter()
+            .filter(|c| c.starts_with(typed))
+            .map(|c| c.to_string())
+            .collect();
         Ok((0, matches))
     }
 }
@@ -244,7 +291,11 @@ impl Hinter for ChatHelper {
 }
 
 impl Highlighter for ChatHelper {
-    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(&'s self, prompt: &'p str, default: bool) -> Cow<'b, str> {
+    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(
+        &'s self,
+        prompt: &'p str,
+        default: bool,
+    ) -> Cow<'b, str> {
         let _ = default;
         Cow::Borrowed(prompt)
     }
@@ -265,7 +316,9 @@ impl ConfirmPolicy {
         match text.trim() {
             "never" => None,
             "always" | "" => Some(ConfirmPolicy::Always),
-            list => Some(ConfirmPolicy::Tools(list.split(',').map(|t| t.trim().to_string()).collect())),
+            list => Some(ConfirmPolicy::Tools(
+                list.split(',').map(|t| t.trim().to_string()).collect(),
+            )),
         }
     }
 }
@@ -292,7 +345,10 @@ impl Approver for ChatApprover {
         }
         let mut args = arguments.to_string();
         if args.len() > 400 {
-            let cut = (0..=400).rev().find(|&i| args.is_char_boundary(i)).unwrap_or(0);
+            let cut = (0..=400)
+                .rev()
+                .find(|&i| args.is_char_boundary(i))
+                .unwrap_or(0);
             args.truncate(cut);
             args.push('…');
         }
@@ -342,7 +398,12 @@ const RESET: &str = "\x1b[0m";
 
 impl<W: Write + Send> ChatPrinter<W> {
     fn new(out: W, color: bool, show_reasoning: bool) -> Self {
-        ChatPrinter { out, color, show_reasoning, streaming: None }
+        ChatPrinter {
+            out,
+            color,
+            show_reasoning,
+            streaming: None,
+        }
     }
 
     fn style(&self, style: &'static str) -> &'static str {
@@ -385,7 +446,9 @@ impl<W: Write + Send> EventSink for ChatPrinter<W> {
     fn emit(&mut self, event: &Event) -> std::io::Result<()> {
         match event {
             Event::Delta(delta) => return self.delta(delta),
-            Event::Message(parsed) if parsed.message.author.role == Role::Assistant => self.end_stream()?,
+            Event::Message(parsed) if parsed.message.author.role == Role::Assistant => {
+                self.end_stream()?
+            }
             Event::Completion(_) => self.end_stream()?,
             Event::ToolCall(call) => {
                 self.end_stream()?;
@@ -447,13 +510,17 @@ impl<W: Write + Send> EventSink for ChatPrinter<W> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
     #[test]
     fn continued_lines_and_blocks_are_joined() {
         assert_eq!(join_continued_lines("a\\\nb"), "a\nb");
-        assert_eq!(join_continued_lines("\"\"\"\nline 1\nline 2\n\"\"\""), "line 1\nline 2");
+        assert_eq!(
+            join_continued_lines("\"\"\"\nline 1\nline 2\n\"\"\""),
+            "line 1\nline 2"
+        );
         assert_eq!(join_continued_lines("plain"), "plain");
     }
 
@@ -463,7 +530,9 @@ mod tests {
         assert_eq!(ConfirmPolicy::parse("always"), Some(ConfirmPolicy::Always));
         assert_eq!(
             ConfirmPolicy::parse("write_file, apply_patch"),
-            Some(ConfirmPolicy::Tools(["write_file".to_string(), "apply_patch".to_string()].into()))
+            Some(ConfirmPolicy::Tools(
+                ["write_file".to_string(), "apply_patch".to_string()].into()
+            ))
         );
     }
 }

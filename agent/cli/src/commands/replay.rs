@@ -9,7 +9,9 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use ossa_agent::{Agent, AgentParts, AgentSettings, Cancel, EventSink, Outcome, RecordedTools, ReplayModel};
+use ossa_agent::{
+    Agent, AgentParts, AgentSettings, Cancel, EventSink, Outcome, RecordedTools, ReplayModel,
+};
 
 use super::session;
 
@@ -57,7 +59,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let report = session::ReplayHandle(model.report());
     let (tools, workspace) = match (args.tools, &args.workspace) {
         (ToolSource::Recorded, _) => (
-            Box::new(RecordedTools::from_transcript(&transcript)?) as Box<dyn ossa_agent::ToolExecutor>,
+            Box::new(RecordedTools::from_transcript(&transcript)?)
+                as Box<dyn ossa_agent::ToolExecutor>,
             None,
         ),
         (ToolSource::Run, Some(dir)) => {
@@ -73,9 +76,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let settings = match &transcript.header {
         Some(header) => AgentSettings {
-            reasoning: header.reasoning.unwrap_or(AgentSettings::default().reasoning),
+            reasoning: header
+                .reasoning
+                .unwrap_or(AgentSettings::default().reasoning),
             max_tokens: header.max_tokens,
-            max_steps: if header.max_steps > 0 { header.max_steps } else { AgentSettings::default().max_steps },
+            max_steps: if header.max_steps > 0 {
+                header.max_steps
+            } else {
+                AgentSettings::default().max_steps
+            },
             tool_output_limit: if header.tool_output_limit > 0 {
                 header.tool_output_limit
             } else {
@@ -89,9 +98,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let session_id = ossa_agent::paths::new_session_id();
     let mut sinks: Vec<Box<dyn EventSink>> = vec![session::progress_sink(args.json, false)];
     if let Some(path) = &args.transcript {
-        sinks.insert(0, Box::new(session::transcript_writer(Some(path), &session_id)?));
+        sinks.insert(
+            0,
+            Box::new(session::transcript_writer(Some(path), &session_id)?),
+        );
     }
-    let parts = AgentParts { session_id, model: Box::new(model), tools, sink: Box::new(sinks), approver: None };
+    let parts = AgentParts {
+        session_id,
+        model: Box::new(model),
+        tools,
+        sink: Box::new(sinks),
+        approver: None,
+    };
     let mut agent = Agent::replaying(parts, settings, &transcript, workspace.as_deref())?;
 
     let cancel = Cancel::new();
@@ -105,7 +123,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let Some(last) = last else {
-        eprintln!("error: {} has no `user_message` line to replay", args.file.display());
+        eprintln!(
+            "error: {} has no `user_message` line to replay",
+            args.file.display()
+        );
         return Ok(super::EXIT_FAILURE.into());
     };
     if !args.json
@@ -130,7 +151,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
             return Ok(super::EXIT_CHECK.into());
         }
-        eprintln!("warning: {unused} of {} completions in {} were not used", report.total, args.file.display());
+        eprintln!(
+            "warning: {unused} of {} completions in {} were not used",
+            report.total,
+            args.file.display()
+        );
     }
     if args.check {
         eprintln!(

@@ -44,24 +44,36 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let task = if args.task == "-" {
         let mut task = String::new();
-        std::io::stdin().read_to_string(&mut task).context("cannot read the task from stdin")?;
+        std::io::stdin()
+            .read_to_string(&mut task)
+            .context("cannot read the task from stdin")?;
         task
     } else {
         args.task.clone()
     };
     if task.trim().is_empty() {
-        eprintln!("error: the task is empty; say what ossa should do, e.g. ossa run \"fix the failing test\"");
+        eprintln!(
+            "error: the task is empty; say what ossa should do, e.g. ossa run \"fix the failing test\""
+        );
         return Ok(super::EXIT_USAGE.into());
     }
     let workspace = session::workspace_dir(args.workspace.as_deref())?;
-    let (model, _replay) = session::open_model(&args.source, &args.runtime, false)?;
+    let model = session::open_model(&args.source, &args.runtime)?;
     let tools = session::open_tools(&workspace)?;
     let session_id = ossa_agent::paths::new_session_id();
     let writer = session::transcript_writer(args.transcript.as_deref(), &session_id)?;
     let transcript_path = writer.path().to_path_buf();
-    let sinks: Vec<Box<dyn EventSink>> =
-        vec![Box::new(writer), session::progress_sink(args.json, args.show_reasoning)];
-    let parts = AgentParts { session_id, model, tools, sink: Box::new(sinks), approver: None };
+    let sinks: Vec<Box<dyn EventSink>> = vec![
+        Box::new(writer),
+        session::progress_sink(args.json, args.show_reasoning),
+    ];
+    let parts = AgentParts {
+        session_id,
+        model,
+        tools,
+        sink: Box::new(sinks),
+        approver: None,
+    };
     let mut agent = Agent::new(parts, args.loop_args.settings(), &workspace)?;
     if !args.json {
         eprintln!("transcript: {}", transcript_path.display());
@@ -85,7 +97,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             writeln!(stdout, "{}", answer.trim_end())?;
             stdout.flush()?;
         } else if report.outcome != Outcome::Final {
-            eprintln!("ossa: {} (transcript: {})", report.outcome.describe(), transcript_path.display());
+            eprintln!(
+                "ossa: {} (transcript: {})",
+                report.outcome.describe(),
+                transcript_path.display()
+            );
         }
     }
     Ok(session::exit_code(report.outcome))

@@ -116,7 +116,10 @@ pub fn workspace_dir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
         None => std::env::current_dir().context("cannot read the current directory")?,
     };
     dir.canonicalize().with_context(|| {
-        format!("the workspace {} does not exist (give an existing directory with --workspace)", dir.display())
+        format!(
+            "the workspace {} does not exist (give an existing directory with --workspace)",
+            dir.display()
+        )
     })
 }
 
@@ -125,23 +128,21 @@ pub fn harmony_codec() -> anyhow::Result<Arc<dyn Codec>> {
     crate::commands::backends::harmony_codec()
 }
 
-/// Opens the model the flags name. A replay also returns its transcript.
-pub fn open_model(
-    source: &ModelSource,
-    runtime: &RuntimeArgs,
-    check: bool,
-) -> anyhow::Result<(Box<dyn Model>, Option<(Transcript, ReplayHandle)>)> {
+/// Opens the model the flags name.
+pub fn open_model(source: &ModelSource, runtime: &RuntimeArgs) -> anyhow::Result<Box<dyn Model>> {
     if let Some(path) = &source.replay {
         let transcript = Transcript::read(path)?;
-        let model = ReplayModel::new(&transcript, harmony_codec()?, check)?;
-        let handle = ReplayHandle(model.report());
-        return Ok((Box::new(model), Some((transcript, handle))));
+        return Ok(Box::new(ReplayModel::new(
+            &transcript,
+            harmony_codec()?,
+            false,
+        )?));
     }
     if let Some(path) = &source.model {
-        return Ok((crate::commands::backends::llama_model(path, runtime)?, None));
+        return crate::commands::backends::llama_model(path, runtime);
     }
     if let Some(url) = &source.server {
-        return Ok((crate::commands::backends::http_model(url, runtime)?, None));
+        return crate::commands::backends::http_model(url, runtime);
     }
     anyhow::bail!("give one of --model PATH, --server URL or --replay FILE")
 }
@@ -163,10 +164,16 @@ pub fn open_tools(workspace: &Path) -> anyhow::Result<Box<dyn ToolExecutor>> {
 }
 
 /// The transcript writer: `path` if given, else a new file under the data directory.
-pub fn transcript_writer(path: Option<&Path>, session_id: &str) -> anyhow::Result<TranscriptWriter> {
+pub fn transcript_writer(
+    path: Option<&Path>,
+    session_id: &str,
+) -> anyhow::Result<TranscriptWriter> {
     let path = match path {
         Some(path) => path.to_path_buf(),
-        None => ossa_agent::paths::default_transcript_path(session_id, &ossa_agent::time::rfc3339_now())?,
+        None => ossa_agent::paths::default_transcript_path(
+            session_id,
+            &ossa_agent::time::rfc3339_now(),
+        )?,
     };
     TranscriptWriter::create(&path)
 }
@@ -178,6 +185,9 @@ pub fn progress_sink(json: bool, show_reasoning: bool) -> Box<dyn EventSink> {
         Box::new(ossa_agent::output::JsonStream::new(std::io::stdout()))
     } else {
         let _ = std::io::stderr().is_terminal();
-        Box::new(ossa_agent::output::HumanProgress::new(std::io::stderr(), show_reasoning))
+        Box::new(ossa_agent::output::HumanProgress::new(
+            std::io::stderr(),
+            show_reasoning,
+        ))
     }
 }
