@@ -304,14 +304,13 @@ async fn a_malformed_completion_gets_feedback_and_a_bounded_retry() {
     .await;
     assert_eq!(run.report.outcome, Outcome::Final);
     assert_eq!(run.notices(), vec![NoticeKind::NoAction]);
-    let feedback = run
-        .agent
-        .messages()
-        .iter()
-        .find(|m| m.author.role == Role::Developer && m.content.len() == 1);
-    assert!(feedback.is_some_and(|m| m.text().contains("without a tool call or a final answer")));
+    let feedback = run.agent.messages().iter().any(|m| {
+        m.author.role == Role::Developer
+            && m.text().contains("without a tool call or a final answer")
+    });
+    assert!(feedback, "the model is told what went wrong");
 
-    let garbage = "<|channel|>analysis<|message|>Hmm.<|end|>";
+    let garbage = "<|channel|>analysis<|message|>Hmm.<|return|>";
     let again = super::tests::run(&[garbage, garbage, garbage, FINAL]).await;
     assert_eq!(
         again.report.outcome,
