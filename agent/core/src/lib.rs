@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 mod agent;
+pub mod backends;
 pub mod budget;
 mod completion;
 pub mod event;

@@ -70,7 +70,7 @@ Ctrl-C stops the current generation.";
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let workspace = session::workspace_dir(args.workspace.as_deref())?;
     let model = session::open_model(&args.source, &args.runtime)?;
-    let tools = session::open_tools(&workspace)?;
+    let tools = session::open_tools(&workspace).await?;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let printer = ChatPrinter::new(std::io::stdout(), color, args.show_reasoning);
     let approver = ConfirmPolicy::parse(&args.confirm).map(|policy| {

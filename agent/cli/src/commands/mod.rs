@@ -3,7 +3,6 @@
 use std::io::ErrorKind;
 use std::process::ExitCode;
 
-mod backends;
 pub mod chat;
 pub mod complete;
 pub mod parse;

@@ -65,7 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         (ToolSource::Run, Some(dir)) => {
             let dir = session::workspace_dir(Some(dir))?;
-            (session::open_tools(&dir)?, Some(dir))
+            (session::open_tools(&dir).await?, Some(dir))
         }
         (ToolSource::Run, None) => {
             eprintln!(

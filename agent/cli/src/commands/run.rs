@@ -59,7 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let workspace = session::workspace_dir(args.workspace.as_deref())?;
     let model = session::open_model(&args.source, &args.runtime)?;
-    let tools = session::open_tools(&workspace)?;
+    let tools = session::open_tools(&workspace).await?;
     let session_id = ossa_agent::paths::new_session_id();
     let writer = session::transcript_writer(args.transcript.as_deref(), &session_id)?;
     let transcript_path = writer.path().to_path_buf();

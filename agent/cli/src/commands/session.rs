@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use ossa_agent::backends::ModelOptions;
 use ossa_agent::{
     AgentSettings, Codec, EventSink, Model, Outcome, ReplayModel, ToolExecutor, Transcript,
     TranscriptWriter,
@@ -125,7 +126,18 @@ pub fn workspace_dir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
 
 /// The o200k_harmony vocabulary, used to tokenize cassettes and replayed prompts.
 pub fn harmony_codec() -> anyhow::Result<Arc<dyn Codec>> {
-    crate::commands::backends::harmony_codec()
+    ossa_agent::backends::harmony_codec()
+}
+
+impl RuntimeArgs {
+    fn options(&self) -> ModelOptions {
+        ModelOptions {
+            ctx_size: self.ctx_size,
+            threads: self.threads,
+            gpu_layers: self.gpu_layers.clone(),
+            seed: self.seed,
+        }
+    }
 }
 
 /// Opens the model the flags name.
@@ -139,10 +151,10 @@ pub fn open_model(source: &ModelSource, runtime: &RuntimeArgs) -> anyhow::Result
         )?));
     }
     if let Some(path) = &source.model {
-        return crate::commands::backends::llama_model(path, runtime);
+        return ossa_agent::backends::llama_model(path, &runtime.options());
     }
     if let Some(url) = &source.server {
-        return crate::commands::backends::http_model(url, runtime);
+        return ossa_agent::backends::http_model(url, &runtime.options());
     }
     anyhow::bail!("give one of --model PATH, --server URL or --replay FILE")
 }
@@ -159,8 +171,8 @@ impl ReplayHandle {
 }
 
 /// The sandboxed built-in and user tools, working on `workspace`.
-pub fn open_tools(workspace: &Path) -> anyhow::Result<Box<dyn ToolExecutor>> {
-    crate::commands::backends::sandbox_tools(workspace)
+pub async fn open_tools(workspace: &Path) -> anyhow::Result<Box<dyn ToolExecutor>> {
+    ossa_agent::backends::sandbox_tools(workspace).await
 }
 
 /// The transcript writer: `path` if given, else a new file under the data directory.
