@@ -1,0 +1,191 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Coding tasks solved end to end from cassettes, with the real sandboxed tools on a
+//! temporary copy of a fixture workspace; then the recorded transcript is replayed with
+//! `--check`-style prompt comparison.
+
+use ossa_agent::event::NoticeKind;
+use ossa_agent::{AgentSettings, Event, Outcome, RecordedTools, ReplayModel, Transcript};
+use ossa_tests::{CassetteRun, copy_dir, fixtures};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fixes_a_failing_function_with_grep_read_file_and_apply_patch() {
+    let run = CassetteRun::new("fix_add", "calc").await.unwrap();
+    assert_eq!(run.outcome(), Some(Outcome::Final));
+    assert!(
+        run.answer()
+            .unwrap()
+            .starts_with("Fixed `add` in src/lib.rs")
+    );
+    assert_eq!(run.tool_calls(), ["grep", "read_file", "apply_patch"]);
+    assert!(run.tool_errors().is_empty(), "{:?}", run.tool_errors());
+    let lib = run.file("src/lib.rs");
+    assert!(
+        lib.contains("pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}"),
+        "{lib}"
+    );
+    assert!(lib.contains("a * b"), "the rest of the file is untouched");
+    // grep found the function; read_file showed it to the model.
+    let results = run.tool_results();
+    assert!(
+        results[0].output.contains("src/lib.rs"),
+        "{}",
+        results[0].output
+    );
+    assert!(results[1].output.contains("a - b"), "{}", results[1].output);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_patch_is_reported_and_the_model_recovers() {
+    let run = CassetteRun::new("patch_retry", "calc").await.unwrap();
+    assert_eq!(run.outcome(), Some(Outcome::Final));
+    assert_eq!(
+        run.tool_calls(),
+        ["apply_patch", "read_file", "apply_patch"]
+    );
+    let errors = run.tool_errors();
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors[0].output.starts_with("Error: "),
+        "{}",
+        errors[0].output
+    );
+    assert!(run.file("src/lib.rs").contains("    a + b\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn creates_a_file_after_listing_the_workspace() {
+    let run = CassetteRun::new("add_changelog", "calc").await.unwrap();
+    assert_eq!(run.outcome(), Some(Outcome::Final));
+    assert_eq!(run.tool_calls(), ["list_dir", "write_file"]);
+    assert!(
+        run.tool_results()[0].output.contains("src"),
+        "{}",
+        run.tool_results()[0].output
+    );
+    assert!(run.file("CHANGELOG.md").starts_with("# Changelog\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_recovery_path_with_the_real_tools() {
+    let run = CassetteRun::new("recoveries", "calc").await.unwrap();
+    assert_eq!(
+        run.outcome(),
+        Some(Outcome::Final),
+        "the run still ends with a final answer"
+    );
+    let errors = run.tool_errors();
+    let kinds: Vec<_> = errors.iter().map(|e| e.kind.as_deref().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["unknown_tool", "invalid_arguments", "invalid_arguments"]
+    );
+    assert!(
+        errors[0].output.contains("functions.read_file"),
+        "names the tools: {}",
+        errors[0].output
+    );
+    assert!(errors[1].output.contains("not valid JSON"));
+    assert!(
+        errors[2]
+            .output
+            .contains("missing the required property `path`")
+    );
+    assert!(
+        errors[2].output.contains("\"path\""),
+        "quotes the schema: {}",
+        errors[2].output
+    );
+    let notices: Vec<NoticeKind> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Notice(n) => Some(n.kind),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        notices,
+        [
+            NoticeKind::UnknownTool,
+            NoticeKind::InvalidArguments,
+            NoticeKind::InvalidArguments,
+            NoticeKind::NoAction,
+            NoticeKind::RepeatedCall,
+        ]
+    );
+    // The call made on the analysis channel is recorded with its channel.
+    let tool_channels: Vec<_> = ossa_agent::Transcript::read(&run.transcript)
+        .unwrap()
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ToolCall(c) => c.channel.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tool_channels[3], "analysis");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recorded_transcript_replays_token_for_token() {
+    let run = CassetteRun::new("fix_add", "calc").await.unwrap();
+    let recorded = Transcript::read(&run.transcript).unwrap();
+    assert!(recorded.header.is_some());
+    assert_eq!(recorded.completions().count(), 4);
+    assert!(
+        recorded
+            .completions()
+            .all(|c| c.prompt.is_some() && !c.tokens.is_empty())
+    );
+
+    // Tools replayed from the recording.
+    let codec = ossa_agent::backends::harmony_codec().unwrap();
+    let model = ReplayModel::new(&recorded, codec.clone(), true).unwrap();
+    let report = model.report();
+    let dir = tempfile::tempdir().unwrap();
+    let tools = Box::new(RecordedTools::from_transcript(&recorded).unwrap());
+    let replay = replay_with(&recorded, model, tools, dir.path()).await;
+    assert_eq!(replay.outcome(), Some(Outcome::Final));
+    let report = report.lock().unwrap().clone();
+    assert_eq!(report.divergence, None);
+    assert_eq!(
+        (report.prompts_checked, report.used, report.total),
+        (4, 4, 4)
+    );
+
+    // Tools run again on a fresh copy of the workspace.
+    let fresh = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("workspaces/calc"), fresh.path()).unwrap();
+    let model = ReplayModel::new(&recorded, codec, true).unwrap();
+    let report = model.report();
+    let tools = ossa_agent::backends::sandbox_tools(fresh.path())
+        .await
+        .unwrap();
+    let replay = replay_with(&recorded, model, tools, fresh.path()).await;
+    assert_eq!(replay.outcome(), Some(Outcome::Final));
+    assert_eq!(report.lock().unwrap().divergence, None);
+    assert!(
+        std::fs::read_to_string(fresh.path().join("src/lib.rs"))
+            .unwrap()
+            .contains("a + b")
+    );
+}
+
+async fn replay_with(
+    recorded: &Transcript,
+    model: ReplayModel,
+    tools: Box<dyn ossa_agent::ToolExecutor>,
+    workspace: &std::path::Path,
+) -> CassetteRun {
+    let dir = tempfile::tempdir().unwrap();
+    CassetteRun::run(
+        dir,
+        workspace.to_path_buf(),
+        recorded,
+        Box::new(model),
+        tools,
+        AgentSettings::default(),
+    )
+    .await
+    .unwrap()
+}
