@@ -2,5 +2,39 @@
 //! a tolerant streaming parser and JSON-Schema → TypeScript tool declarations.
 //!
 //! This crate does no I/O and knows no vocabulary: rendering produces a sequence of
-//! pieces (structural special tokens and plain text) that a tokenizer turns into ids.
+//! pieces (structural special tokens and plain text) that a tokenizer turns into ids,
+//! and parsing consumes special tokens and text bytes that a backend decoded.
+//!
+//! - [`render_conversation`], [`render_conversation_for_completion`] and
+//!   [`render_conversation_for_training`] are byte-identical to openai-harmony 0.0.8
+//!   (and token-identical when each [`Piece::Text`] is tokenized on its own).
+//! - [`StreamParser`] follows openai-harmony's parser on well-formed completions and
+//!   recovers from the ways real gpt-oss output deviates, never dropping text.
+//! - The types read and write openai-harmony's JSON.
 #![deny(missing_docs)]
+
+mod builtin;
+mod parse;
+mod render;
+mod rendered;
+mod tokens;
+mod types;
+mod typescript;
+
+pub mod templates;
+
+pub use parse::{
+    FinishReason, ParseError, ParseErrorKind, ParseItem, ParseOptions, ParsedMessage, ParserState,
+    Position, StreamParser, Terminator, parse_completion_text,
+};
+pub use render::{
+    RenderError, RenderOptions, conversation_has_function_tools, render_conversation,
+    render_conversation_for_completion, render_conversation_for_training, render_message,
+    render_message_into, render_messages_into, render_tool_namespace,
+};
+pub use rendered::{Piece, Rendered};
+pub use tokens::SpecialToken;
+pub use types::{
+    Author, ChannelConfig, Content, Conversation, DeveloperContent, Message, ReasoningEffort, Role,
+    SystemContent, TextContent, ToolDescription, ToolNamespaceConfig, ToolNamespaces, UnknownRole,
+};

@@ -1,0 +1,990 @@
+//! The streaming parser: harmony tokens (special tokens and text bytes) to messages.
+//!
+//! It is vocabulary-agnostic: a backend maps each sampled id to a [`SpecialToken`]
+//! (`push_special`) or to its bytes (`push_bytes`). It follows openai-harmony's
+//! `StreamableParser` (research/harmony.md §5), so every well-formed completion gives
+//! the reference's messages, with these fixes:
+//!
+//! - each message records what ended it ([`Terminator`]);
+//! - a lone header word starting with `<|constrain|>` is the content type, never the
+//!   recipient (reference bug harmony#84), and `<|constrain|>` may be glued to the
+//!   recipient or spaced from its value;
+//! - `user:alice` and a bare tool name (`<|start|>functions.f<|message|>`) parse back;
+//! - stray terminators after a message are ignored; a message that is never closed
+//!   before the next `<|start|>` or `<|channel|>` is closed there;
+//! - UTF-8 split across tokens is reassembled; invalid bytes become U+FFFD;
+//! - in lenient mode (the default) nothing is fatal and no text is dropped: every
+//!   problem becomes a [`ParseError`] item carrying the raw text, next to whatever
+//!   message could be recovered. Strict mode returns the first problem as an error.
+//!
+//! Work per token is proportional to the token's size (headers are parsed once, at
+//! `<|message|>`), and content is appended to one growing string.
+
+use std::fmt;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+
+use crate::tokens::SpecialToken;
+use crate::types::{Author, Content, Message, Role};
+
+/// Parser options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ParseOptions {
+    /// Return the first problem as an `Err` from `push_*`/`finish` instead of
+    /// recording it as a [`ParseItem::Error`] and recovering. Default: false (lenient).
+    pub strict: bool,
+}
+
+impl ParseOptions {
+    /// Lenient parsing (the default): recover and record problems as items.
+    pub const fn lenient() -> Self {
+        ParseOptions { strict: false }
+    }
+
+    /// Strict parsing: the first problem is returned as an error.
+    pub const fn strict() -> Self {
+        ParseOptions { strict: true }
+    }
+}
+
+/// Why the token stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FinishReason {
+    /// The model stopped (a stop token was sampled, or the input simply ended).
+    EndOfStream,
+    /// Generation hit a length limit.
+    Truncated,
+    /// The caller stopped generation.
+    Cancelled,
+}
+
+/// What ended a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Terminator {
+    /// `<|end|>`.
+    End,
+    /// `<|call|>`: the message is a tool call.
+    Call,
+    /// `<|return|>`: the final answer, sampling is done.
+    Return,
+    /// The stream ended inside the content with no terminator.
+    EndOfStream,
+    /// Generation hit a length limit inside the content.
+    Truncated,
+    /// Generation was cancelled inside the content.
+    Cancelled,
+    /// The next message began (`<|start|>` or `<|channel|>`) with no terminator in
+    /// between; a [`ParseErrorKind::MissingEnd`] item reports it.
+    MissingEnd,
+}
+
+impl Terminator {
+    /// The terminator for a message-ending special token.
+    pub fn from_special(token: SpecialToken) -> Option<Terminator> {
+        match token {
+            SpecialToken::End => Some(Terminator::End),
+            SpecialToken::Call => Some(Terminator::Call),
+            SpecialToken::Return => Some(Terminator::Return),
+            _ => None,
+        }
+    }
+
+    /// The special token written for this terminator, if it was a token.
+    pub fn special(self) -> Option<SpecialToken> {
+        match self {
+            Terminator::End => Some(SpecialToken::End),
+            Terminator::Call => Some(SpecialToken::Call),
+            Terminator::Return => Some(SpecialToken::Return),
+            _ => None,
+        }
+    }
+}
+
+/// A completed message and what ended it. In JSON, the message's fields plus
+/// `"terminator"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParsedMessage {
+    /// The message; its content is one text item.
+    #[serde(flatten)]
+    pub message: Message,
+    /// What ended it.
+    pub terminator: Terminator,
+}
+
+/// One output of the parser, in stream order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParseItem {
+    /// A completed message.
+    Message(ParsedMessage),
+    /// A problem, with the raw text involved. In lenient mode a recovered message may
+    /// follow it.
+    Error(ParseError),
+}
+
+impl ParseItem {
+    /// The message, if this item is one.
+    pub fn as_message(&self) -> Option<&ParsedMessage> {
+        match self {
+            ParseItem::Message(m) => Some(m),
+            ParseItem::Error(_) => None,
+        }
+    }
+
+    /// The error, if this item is one.
+    pub fn as_error(&self) -> Option<&ParseError> {
+        match self {
+            ParseItem::Message(_) => None,
+            ParseItem::Error(e) => Some(e),
+        }
+    }
+}
+
+/// Where in the stream a problem was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Position {
+    /// Index of the token (push call) that started the problem.
+    pub token: usize,
+    /// Byte offset of that token in the literal text form of the stream.
+    pub byte: usize,
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "token {}, byte {}", self.token, self.byte)
+    }
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ParseErrorKind {
+    /// Text where a `<|start|>` was expected; kept in `raw`.
+    TextOutsideMessage,
+    /// A header began without `<|start|>` (recovered when `<|message|>` followed).
+    MissingStart,
+    /// A stray `<|end|>`, `<|return|>` or `<|call|>` between messages (strict mode only;
+    /// lenient mode ignores it).
+    StrayTerminator(SpecialToken),
+    /// A header was ended by a terminator instead of `<|message|>`. With a known role
+    /// the header text after the channel is recovered as the content.
+    MissingMessageToken,
+    /// A `<|start|>` arrived inside a header; the unfinished header is in `raw`.
+    UnterminatedHeader,
+    /// The stream ended inside a header (or before any header at all).
+    TruncatedHeader,
+    /// A message was not closed before the next one began.
+    MissingEnd,
+    /// `<|channel|>` with no channel name after it.
+    EmptyChannel,
+    /// The header names no role, or an unknown one.
+    UnknownRole(String),
+    /// Words left over in the header after role, recipient and content type.
+    ExtraHeaderWords(String),
+    /// The header bytes are not valid UTF-8 (decoded with U+FFFD).
+    InvalidHeaderUtf8,
+}
+
+impl fmt::Display for ParseErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseErrorKind::TextOutsideMessage => {
+                f.write_str("text outside any message (expected <|start|>)")
+            }
+            ParseErrorKind::MissingStart => f.write_str("a message header began without <|start|>"),
+            ParseErrorKind::StrayTerminator(t) => {
+                write!(f, "stray {t} between messages (expected <|start|>)")
+            }
+            ParseErrorKind::MissingMessageToken => {
+                f.write_str("a message header ended without <|message|>")
+            }
+            ParseErrorKind::UnterminatedHeader => {
+                f.write_str("<|start|> inside an unfinished message header")
+            }
+            ParseErrorKind::TruncatedHeader => {
+                f.write_str("the completion ended inside a message header, before <|message|>")
+            }
+            ParseErrorKind::MissingEnd => f.write_str(
+                "a message was not closed with <|end|>, <|call|> or <|return|> before the next one",
+            ),
+            ParseErrorKind::EmptyChannel => f.write_str("<|channel|> with no channel name"),
+            ParseErrorKind::UnknownRole(word) => write!(f, "unknown role {word:?} in header"),
+            ParseErrorKind::ExtraHeaderWords(words) => {
+                write!(f, "unexpected words in message header: {words:?}")
+            }
+            ParseErrorKind::InvalidHeaderUtf8 => f.write_str("message header is not valid UTF-8"),
+        }
+    }
+}
+
+/// A parse problem: what, where, and the raw text involved (never dropped).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} at {position}; raw text: {raw:?}")]
+pub struct ParseError {
+    /// What went wrong.
+    pub kind: ParseErrorKind,
+    /// Where.
+    pub position: Position,
+    /// The raw text of the part that could not be parsed (header text, stray text).
+    pub raw: String,
+}
+
+/// Where the parser is in the message grammar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParserState {
+    /// Between messages: the next token should be `<|start|>`.
+    ExpectStart,
+    /// Reading a header, up to `<|message|>`.
+    Header,
+    /// Reading a message's content, up to its terminator.
+    Content,
+}
+
+/// How the role of the header being read is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RoleHint {
+    /// Read the role from the first header word.
+    None,
+    /// The role is known (the prompt ended with `<|start|>{role}`).
+    Implied(Role),
+    /// Recovery: use the first word if it is a role, otherwise this role.
+    Fallback(Role),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Header {
+    author: Author,
+    recipient: Option<String>,
+    channel: Option<String>,
+    content_type: Option<String>,
+}
+
+#[derive(Debug)]
+enum State {
+    ExpectStart,
+    Header {
+        hint: RoleHint,
+        start: Position,
+        missing_start: bool,
+    },
+    Content {
+        header: Header,
+    },
+}
+
+/// The incremental harmony parser. Feed it one token at a time.
+#[derive(Debug)]
+pub struct StreamParser {
+    options: ParseOptions,
+    state: State,
+    /// Raw header bytes (special tokens inside a header are kept as their literals).
+    header: Vec<u8>,
+    /// Decoded content of the current message.
+    content: String,
+    /// Bytes of a UTF-8 sequence split across tokens.
+    pending: Vec<u8>,
+    delta: Option<Range<usize>>,
+    items: Vec<ParseItem>,
+    /// Role of the last message, used to recover a message that lost its `<|start|>`.
+    last_role: Role,
+    position: Position,
+}
+
+impl StreamParser {
+    /// A parser. With `Some(role)` the prompt ended with `<|start|>{role}` (the usual
+    /// case after [`crate::render_conversation_for_completion`]); do not feed that
+    /// `<|start|>` again. With `None` the stream starts with `<|start|>`.
+    pub fn new(implied_role: Option<Role>, options: ParseOptions) -> Self {
+        let state = match implied_role {
+            Some(role) => State::Header {
+                hint: RoleHint::Implied(role),
+                start: Position::default(),
+                missing_start: false,
+            },
+            None => State::ExpectStart,
+        };
+        StreamParser {
+            options,
+            state,
+            header: Vec::new(),
+            content: String::new(),
+            pending: Vec::new(),
+            delta: None,
+            items: Vec::new(),
+            last_role: implied_role.unwrap_or(Role::Assistant),
+            position: Position::default(),
+        }
+    }
+
+    /// Feeds one special token.
+    pub fn push_special(&mut self, token: SpecialToken) -> Result<(), ParseError> {
+        let at = self.advance(token.literal().len());
+        let first_new = self.items.len();
+        self.on_special(token, at);
+        self.strict_check(first_new)
+    }
+
+    /// Feeds one token's bytes. A UTF-8 character may be split across calls.
+    pub fn push_bytes(&mut self, bytes: &[u8]) -> Result<(), ParseError> {
+        let at = self.advance(bytes.len());
+        let first_new = self.items.len();
+        match self.state {
+            State::ExpectStart => {
+                if !bytes.is_empty() {
+                    self.begin_recovered_header(at);
+                    self.header.extend_from_slice(bytes);
+                }
+            }
+            State::Header { .. } => self.header.extend_from_slice(bytes),
+            State::Content { .. } => self.append_content(bytes),
+        }
+        self.strict_check(first_new)
+    }
+
+    /// Feeds text (same as [`StreamParser::push_bytes`] with its UTF-8 bytes).
+    pub fn push_text(&mut self, text: &str) -> Result<(), ParseError> {
+        self.push_bytes(text.as_bytes())
+    }
+
+    /// Ends the stream: closes an open message with the terminator `reason` implies,
+    /// and reports an unfinished header. The parser then expects a new `<|start|>`.
+    pub fn finish(&mut self, reason: FinishReason) -> Result<(), ParseError> {
+        self.delta = None;
+        let first_new = self.items.len();
+        match std::mem::replace(&mut self.state, State::ExpectStart) {
+            State::ExpectStart => {}
+            State::Header {
+                start,
+                missing_start,
+                ..
+            } => {
+                let raw = String::from_utf8_lossy(&self.header).into_owned();
+                self.header.clear();
+                if !(missing_start && raw.trim().is_empty()) {
+                    let kind = if missing_start {
+                        ParseErrorKind::TextOutsideMessage
+                    } else {
+                        ParseErrorKind::TruncatedHeader
+                    };
+                    self.error(kind, start, raw);
+                }
+            }
+            State::Content { header } => {
+                let terminator = match reason {
+                    FinishReason::EndOfStream => Terminator::EndOfStream,
+                    FinishReason::Truncated => Terminator::Truncated,
+                    FinishReason::Cancelled => Terminator::Cancelled,
+                };
+                self.close_message(header, terminator);
+            }
+        }
+        self.strict_check(first_new)
+    }
+
+    /// Where the parser is in the message grammar.
+    pub fn state(&self) -> ParserState {
+        match self.state {
+            State::ExpectStart => ParserState::ExpectStart,
+            State::Header { .. } => ParserState::Header,
+            State::Content { .. } => ParserState::Content,
+        }
+    }
+
+    /// The role of the message being read: known in its content, or implied.
+    pub fn current_role(&self) -> Option<Role> {
+        match &self.state {
+            State::Content { header } => Some(header.author.role),
+            State::Header {
+                hint: RoleHint::Implied(role),
+                ..
+            } => Some(*role),
+            _ => None,
+        }
+    }
+
+    /// The channel of the message being read (known once `<|message|>` arrived).
+    pub fn current_channel(&self) -> Option<&str> {
+        match &self.state {
+            State::Content { header } => header.channel.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The recipient of the message being read (known once `<|message|>` arrived).
+    pub fn current_recipient(&self) -> Option<&str> {
+        match &self.state {
+            State::Content { header } => header.recipient.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The content type of the message being read (known once `<|message|>` arrived).
+    pub fn current_content_type(&self) -> Option<&str> {
+        match &self.state {
+            State::Content { header } => header.content_type.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The content decoded so far of the message being read.
+    pub fn current_content(&self) -> &str {
+        match self.state {
+            State::Content { .. } => &self.content,
+            _ => "",
+        }
+    }
+
+    /// The content text decoded by the last push, if it added any (a split UTF-8
+    /// character gives `None` until it completes).
+    pub fn last_content_delta(&self) -> Option<&str> {
+        self.delta.clone().and_then(|r| self.content.get(r))
+    }
+
+    /// Messages and errors produced so far, in order.
+    pub fn items(&self) -> &[ParseItem] {
+        &self.items
+    }
+
+    /// Takes the items produced so far, leaving none.
+    pub fn take_items(&mut self) -> Vec<ParseItem> {
+        std::mem::take(&mut self.items)
+    }
+
+    /// The completed messages so far.
+    pub fn messages(&self) -> impl Iterator<Item = &ParsedMessage> + '_ {
+        self.items.iter().filter_map(ParseItem::as_message)
+    }
+
+    /// Consumes the parser, returning its items.
+    pub fn into_items(self) -> Vec<ParseItem> {
+        self.items
+    }
+}
+
+impl StreamParser {
+    /// Counts a token and returns the position where it starts.
+    fn advance(&mut self, len: usize) -> Position {
+        let at = self.position;
+        self.position.token += 1;
+        self.position.byte += len;
+        self.delta = None;
+        at
+    }
+
+    fn on_special(&mut self, token: SpecialToken, at: Position) {
+        match &self.state {
+            State::ExpectStart => match token {
+                SpecialToken::Start => self.begin_header(RoleHint::None, at),
+                SpecialToken::End | SpecialToken::Return | SpecialToken::Call => {
+                    // Fine-tunes end samples with `<|end|><|return|>`; a stray
+                    // terminator loses nothing, so lenient mode ignores it.
+                    if self.options.strict {
+                        self.error(
+                            ParseErrorKind::StrayTerminator(token),
+                            at,
+                            token.literal().to_owned(),
+                        );
+                    }
+                }
+                SpecialToken::Channel | SpecialToken::Message => {
+                    // The model skipped `<|start|>{role}`: read a header anyway.
+                    self.begin_recovered_header(at);
+                    self.on_special(token, at);
+                }
+                SpecialToken::Constrain | SpecialToken::StartOfText | SpecialToken::EndOfText => {
+                    self.begin_recovered_header(at);
+                    self.header.extend_from_slice(token.literal().as_bytes());
+                }
+            },
+            State::Header { missing_start, .. } => {
+                let missing_start = *missing_start;
+                match token {
+                    SpecialToken::Message => self.complete_header(),
+                    SpecialToken::Start => {
+                        let raw = String::from_utf8_lossy(&self.header).into_owned();
+                        if raw.trim().is_empty() {
+                            // A repeated `<|start|>` (the prompt already ended with
+                            // `<|start|>assistant`) loses nothing: keep the implied role.
+                            let hint = match self.state {
+                                State::Header {
+                                    hint,
+                                    missing_start: false,
+                                    ..
+                                } => hint,
+                                _ => RoleHint::None,
+                            };
+                            self.begin_header(hint, at);
+                        } else {
+                            let kind = if missing_start {
+                                ParseErrorKind::TextOutsideMessage
+                            } else {
+                                ParseErrorKind::UnterminatedHeader
+                            };
+                            let start = self.header_start().unwrap_or(at);
+                            self.error(kind, start, raw);
+                            self.begin_header(RoleHint::None, at);
+                        }
+                    }
+                    SpecialToken::End | SpecialToken::Return | SpecialToken::Call => {
+                        self.header_ended_by_terminator(token, at);
+                    }
+                    SpecialToken::Channel
+                    | SpecialToken::Constrain
+                    | SpecialToken::StartOfText
+                    | SpecialToken::EndOfText => {
+                        self.header.extend_from_slice(token.literal().as_bytes());
+                    }
+                }
+            }
+            State::Content { header } => match token {
+                SpecialToken::End | SpecialToken::Return | SpecialToken::Call => {
+                    if let State::Content { header } =
+                        std::mem::replace(&mut self.state, State::ExpectStart)
+                    {
+                        let terminator = Terminator::from_special(token).unwrap_or(Terminator::End);
+                        self.close_message(header, terminator);
+                    }
+                }
+                SpecialToken::Start | SpecialToken::Channel => {
+                    // The model began the next message without closing this one.
+                    let role = header.author.role;
+                    self.error(ParseErrorKind::MissingEnd, at, token.literal().to_owned());
+                    if let State::Content { header } =
+                        std::mem::replace(&mut self.state, State::ExpectStart)
+                    {
+                        self.close_message(header, Terminator::MissingEnd);
+                    }
+                    if token == SpecialToken::Start {
+                        self.begin_header(RoleHint::None, at);
+                    } else {
+                        self.begin_header(RoleHint::Fallback(role), at);
+                        self.header.extend_from_slice(token.literal().as_bytes());
+                    }
+                }
+                // The reference keeps any other special token inside content as text.
+                SpecialToken::Message
+                | SpecialToken::Constrain
+                | SpecialToken::StartOfText
+                | SpecialToken::EndOfText => self.append_content(token.literal().as_bytes()),
+            },
+        }
+    }
+
+    fn begin_header(&mut self, hint: RoleHint, start: Position) {
+        self.header.clear();
+        self.state = State::Header {
+            hint,
+            start,
+            missing_start: false,
+        };
+    }
+
+    fn begin_recovered_header(&mut self, start: Position) {
+        self.header.clear();
+        self.state = State::Header {
+            hint: RoleHint::Fallback(self.last_role),
+            start,
+            missing_start: true,
+        };
+    }
+
+    fn header_start(&self) -> Option<Position> {
+        match self.state {
+            State::Header { start, .. } => Some(start),
+            _ => None,
+        }
+    }
+
+    /// `<|message|>` arrived: parse the header and start the content.
+    fn complete_header(&mut self) {
+        let State::Header {
+            hint,
+            start,
+            missing_start,
+        } = self.state
+        else {
+            return;
+        };
+        let (raw, utf8_ok) = match std::str::from_utf8(&self.header) {
+            Ok(text) => (text.to_owned(), true),
+            Err(_) => (String::from_utf8_lossy(&self.header).into_owned(), false),
+        };
+        self.header.clear();
+        let parsed = parse_header(&raw, hint);
+        if missing_start {
+            self.error(ParseErrorKind::MissingStart, start, raw.clone());
+        }
+        if !utf8_ok {
+            self.error(ParseErrorKind::InvalidHeaderUtf8, start, raw.clone());
+        }
+        for problem in parsed.problems {
+            self.error(problem, start, raw.clone());
+        }
+        self.last_role = parsed.header.author.role;
+        self.content.clear();
+        self.pending.clear();
+        self.state = State::Content {
+            header: parsed.header,
+        };
+    }
+
+    /// A terminator arrived before `<|message|>`. Like the reference's non-strict
+    /// mode, keep the channel and turn the rest of the header into the content.
+    fn header_ended_by_terminator(&mut self, token: SpecialToken, at: Position) {
+        let State::Header {
+            hint,
+            start,
+            missing_start,
+        } = self.state
+        else {
+            return;
+        };
+        self.state = State::ExpectStart;
+        let raw = String::from_utf8_lossy(&self.header).into_owned();
+        self.header.clear();
+        if raw.trim().is_empty() {
+            if !missing_start {
+                self.error(ParseErrorKind::MissingMessageToken, start, raw);
+            } else if self.options.strict {
+                self.error(
+                    ParseErrorKind::StrayTerminator(token),
+                    at,
+                    token.literal().to_owned(),
+                );
+            }
+            return;
+        }
+        self.error(ParseErrorKind::MissingMessageToken, start, raw.clone());
+        let Some(recovered) = recover_unfinished_header(&raw, hint) else {
+            return;
+        };
+        self.last_role = recovered.author.role;
+        let message = Message {
+            author: recovered.author,
+            recipient: None,
+            content: vec![Content::from(recovered.content)],
+            channel: recovered.channel,
+            content_type: None,
+        };
+        let terminator = Terminator::from_special(token).unwrap_or(Terminator::End);
+        self.items.push(ParseItem::Message(ParsedMessage {
+            message,
+            terminator,
+        }));
+    }
+
+    fn close_message(&mut self, header: Header, terminator: Terminator) {
+        if !self.pending.is_empty() {
+            // An incomplete UTF-8 sequence at the end becomes one U+FFFD.
+            self.content
+                .push_str(&String::from_utf8_lossy(&self.pending));
+            self.pending.clear();
+        }
+        let text = std::mem::take(&mut self.content);
+        let message = Message {
+            author: header.author,
+            recipient: header.recipient,
+            content: vec![Content::from(text)],
+            channel: header.channel,
+            content_type: header.content_type,
+        };
+        self.items.push(ParseItem::Message(ParsedMessage {
+            message,
+            terminator,
+        }));
+        self.state = State::ExpectStart;
+        self.delta = None;
+    }
+
+    /// Appends content bytes, decoding complete UTF-8 and keeping a split tail.
+    fn append_content(&mut self, bytes: &[u8]) {
+        let before = self.content.len();
+        if self.pending.is_empty() {
+            decode_lossy(&mut self.content, &mut self.pending, bytes);
+        } else {
+            let mut joined = std::mem::take(&mut self.pending);
+            joined.extend_from_slice(bytes);
+            decode_lossy(&mut self.content, &mut self.pending, &joined);
+        }
+        let after = self.content.len();
+        self.delta = (after > before).then_some(before..after);
+    }
+
+    fn error(&mut self, kind: ParseErrorKind, position: Position, raw: String) {
+        self.items.push(ParseItem::Error(ParseError {
+            kind,
+            position,
+            raw,
+        }));
+    }
+
+    /// In strict mode, errors recorded by this push are returned instead (the first
+    /// one); recovered messages stay.
+    fn strict_check(&mut self, first_new: usize) -> Result<(), ParseError> {
+        if !self.options.strict {
+            return Ok(());
+        }
+        let mut first_error = None;
+        let mut index = 0;
+        self.items.retain(|item| {
+            let keep = index < first_new || !matches!(item, ParseItem::Error(_));
+            if !keep && first_error.is_none() {
+                first_error = item.as_error().cloned();
+            }
+            index += 1;
+            keep
+        });
+        match first_error {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Decodes `input` into `out`, replacing each invalid sequence with U+FFFD (as
+/// `String::from_utf8_lossy` does) and keeping an incomplete trailing sequence in
+/// `pending` for the next token.
+fn decode_lossy(out: &mut String, pending: &mut Vec<u8>, mut input: &[u8]) {
+    loop {
+        match std::str::from_utf8(input) {
+            Ok(text) => {
+                out.push_str(text);
+                return;
+            }
+            Err(error) => {
+                let (valid, rest) = input.split_at(error.valid_up_to());
+                if let Ok(text) = std::str::from_utf8(valid) {
+                    out.push_str(text);
+                }
+                match error.error_len() {
+                    Some(len) => {
+                        out.push('\u{FFFD}');
+                        input = rest.get(len..).unwrap_or_default();
+                    }
+                    None => {
+                        pending.extend_from_slice(rest);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+const CHANNEL: &str = "<|channel|>";
+const CONSTRAIN: &str = "<|constrain|>";
+
+struct ParsedHeader {
+    header: Header,
+    problems: Vec<ParseErrorKind>,
+}
+
+/// Takes the first `<|channel|>NAME` out of the header; the name runs to whitespace
+/// or `<`.
+fn take_channel(text: &str, problems: &mut Vec<ParseErrorKind>) -> (Option<String>, String) {
+    let Some(at) = text.find(CHANNEL) else {
+        return (None, text.to_owned());
+    };
+    let after = &text[at + CHANNEL.len()..];
+    let end = after
+        .find(|c: char| c.is_whitespace() || c == '<')
+        .unwrap_or(after.len());
+    let channel = &after[..end];
+    let mut rest = String::with_capacity(text.len());
+    rest.push_str(&text[..at]);
+    rest.push_str(&after[end..]);
+    if channel.is_empty() {
+        problems.push(ParseErrorKind::EmptyChannel);
+        (None, rest)
+    } else {
+        (Some(channel.to_owned()), rest)
+    }
+}
+
+/// Header words with `<|constrain|>` split off the word it is glued to and joined to
+/// the value that follows it when spaced (`to=f <|constrain|> json`).
+fn header_words(rest: &str) -> Vec<String> {
+    let spaced;
+    let rest = if rest.contains(CONSTRAIN) {
+        spaced = rest.replace(CONSTRAIN, &format!(" {CONSTRAIN}"));
+        spaced.as_str()
+    } else {
+        rest
+    };
+    let mut words: Vec<String> = Vec::new();
+    let mut glue_next = false;
+    for word in rest.split_ascii_whitespace() {
+        match words.last_mut() {
+            Some(last) if glue_next => last.push_str(word),
+            _ => words.push(word.to_owned()),
+        }
+        glue_next = word == CONSTRAIN;
+    }
+    words
+}
+
+/// `user`, `assistant`, … or `user:alice`. Role tool keeps the word as its name, as
+/// the reference does.
+fn author_from_word(word: &str, allow_name: bool) -> Option<Author> {
+    if let Some(role) = Role::from_word(word) {
+        let name = (role == Role::Tool).then(|| word.to_owned());
+        return Some(Author { role, name });
+    }
+    if allow_name
+        && let Some((role, name)) = word.split_once(':')
+        && let Some(role) = Role::from_word(role)
+        && !name.is_empty()
+    {
+        return Some(Author::new(role, name));
+    }
+    None
+}
+
+/// Decides the author from the header words; returns it and how many words it used.
+fn header_author(words: &[String], hint: RoleHint) -> Result<(Author, usize), ParseErrorKind> {
+    let first = words.first().map(String::as_str);
+    let (author, mut used) = match (hint, first) {
+        (RoleHint::Implied(role), _) => (Author::from(role), 0),
+        (RoleHint::Fallback(role), None) => (Author::from(role), 0),
+        (RoleHint::None, None) => return Err(ParseErrorKind::UnknownRole(String::new())),
+        (RoleHint::Fallback(role), Some(word)) => match author_from_word(word, true) {
+            Some(author) if author.name.is_some() && author.role != Role::Tool => (author, 1),
+            Some(author) => (author, 0),
+            None => (Author::from(role), 0),
+        },
+        (RoleHint::None, Some(word)) => {
+            let single = words.len() == 1 && !word.starts_with("to=");
+            match author_from_word(word, single) {
+                Some(author) if author.name.is_some() && author.role != Role::Tool => (author, 1),
+                Some(author) => (author, 0),
+                // An unknown first word is a tool's name (`functions.f to=assistant`);
+                // the reference refuses a lone one, which is the renderer's own
+                // output for a tool message with no recipient, so accept it.
+                None => (Author::new(Role::Tool, word), 1),
+            }
+        }
+    };
+    if words.get(used).map(String::as_str) == Some(author.role.as_str()) {
+        used += 1;
+    }
+    Ok((author, used))
+}
+
+/// Parses a header (the text between `<|start|>` and `<|message|>`). Problems are
+/// returned next to a best-effort header.
+fn parse_header(text: &str, hint: RoleHint) -> ParsedHeader {
+    let mut problems = Vec::new();
+    let (channel, rest) = take_channel(text, &mut problems);
+    let words = header_words(&rest);
+    let (author, used) = header_author(&words, hint).unwrap_or_else(|problem| {
+        problems.push(problem);
+        (Author::from(Role::Assistant), 0)
+    });
+    let mut remaining = &words[used.min(words.len())..];
+    let mut recipient = None;
+    let mut content_type = None;
+    if let Some((last, before)) = remaining.split_last() {
+        if let Some(to) = last.strip_prefix("to=") {
+            recipient = Some(to.to_owned());
+            remaining = before;
+        } else if before.is_empty() {
+            if last.starts_with(CONSTRAIN) {
+                content_type = Some(last.clone());
+            } else {
+                recipient = Some(last.clone());
+            }
+            remaining = before;
+        } else {
+            content_type = Some(last.clone());
+            if let Some((raw_recipient, rest)) = before.split_last() {
+                let name = raw_recipient.strip_prefix("to=").unwrap_or(raw_recipient);
+                recipient = Some(name.to_owned());
+                remaining = rest;
+            }
+        }
+    }
+    if !remaining.is_empty() {
+        problems.push(ParseErrorKind::ExtraHeaderWords(remaining.join(" ")));
+    }
+    ParsedHeader {
+        header: Header {
+            author,
+            recipient,
+            channel,
+            content_type,
+        },
+        problems,
+    }
+}
+
+struct RecoveredHeader {
+    author: Author,
+    channel: Option<String>,
+    content: String,
+}
+
+/// A header that a terminator cut short: the role (implied, or the first word), the
+/// channel, and the remaining words as content. `None` when no role can be told.
+fn recover_unfinished_header(text: &str, hint: RoleHint) -> Option<RecoveredHeader> {
+    let mut problems = Vec::new();
+    let (channel, rest) = take_channel(text, &mut problems);
+    // Like the reference: `<|constrain|>` spaced off, words re-joined by one space.
+    let rest = rest.replace(CONSTRAIN, &format!(" {CONSTRAIN}"));
+    let words: Vec<String> = rest.split_ascii_whitespace().map(str::to_owned).collect();
+    let (author, used) = match hint {
+        RoleHint::None => {
+            let author = author_from_word(words.first()?, true)?;
+            (author, 1)
+        }
+        RoleHint::Implied(_) | RoleHint::Fallback(_) => header_author(&words, hint).ok()?,
+    };
+    let content = words[used.min(words.len())..].join(" ");
+    Some(RecoveredHeader {
+        author,
+        channel,
+        content,
+    })
+}
+
+/// Parses completion text whose special tokens are written as their literal strings
+/// (`<|channel|>final<|message|>Hi<|end|>`), then finishes with end-of-stream.
+///
+/// Text form is ambiguous where content itself contains a literal special-token
+/// string; token streams are not, so prefer [`StreamParser`] when you have ids.
+pub fn parse_completion_text(
+    text: &str,
+    implied_role: Option<Role>,
+    options: ParseOptions,
+) -> Result<Vec<ParseItem>, ParseError> {
+    let mut parser = StreamParser::new(implied_role, options);
+    let mut rest = text;
+    while !rest.is_empty() {
+        match rest.find("<|") {
+            Some(at) => {
+                if at > 0 {
+                    parser.push_text(&rest[..at])?;
+                    rest = &rest[at..];
+                }
+                match SpecialToken::strip_prefix_of(rest) {
+                    Some((token, after)) => {
+                        parser.push_special(token)?;
+                        rest = after;
+                    }
+                    None => {
+                        // "<|" that starts no special token is text.
+                        let next = rest[2..].find("<|").map_or(rest.len(), |i| i + 2);
+                        parser.push_text(&rest[..next])?;
+                        rest = &rest[next..];
+                    }
+                }
+            }
+            None => {
+                parser.push_text(rest)?;
+                rest = "";
+            }
+        }
+    }
+    parser.finish(FinishReason::EndOfStream)?;
+    Ok(parser.into_items())
+}
