@@ -13,13 +13,15 @@
 #![deny(missing_docs)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use ossa_agent::event::{ToolResult, ToolStatus};
 use ossa_agent::{
-    Agent, AgentParts, AgentSettings, Cancel, Collector, Event, EventSink, Model, Outcome,
-    ReplayModel, ToolExecutor, Transcript, TranscriptWriter, TurnReport,
+    Agent, AgentParts, AgentSettings, Cancel, Collector, Event, EventSink, Outcome, ReplayBackend,
+    ToolExecutor, Transcript, TranscriptWriter, TurnReport,
 };
+use ossa_model::Backend;
 
 /// The fixtures folder, `tests/fixtures/`.
 pub fn fixtures() -> PathBuf {
@@ -93,8 +95,9 @@ impl CassetteRun {
         copy_dir(&fixtures().join("workspaces").join(workspace), &work)?;
         let tools = ossa_agent::backends::sandbox_tools(&work).await?;
         let transcript = Transcript::read(&cassette_path(cassette))?;
-        let model = ReplayModel::new(&transcript, ossa_agent::backends::harmony_codec()?, false)?;
-        CassetteRun::run(dir, work, &transcript, Box::new(model), tools, settings).await
+        let tokenizer = ossa_agent::backends::harmony_tokenizer();
+        let backend = Arc::new(ReplayBackend::new(&transcript, tokenizer, false)?);
+        CassetteRun::run(dir, work, &transcript, backend, tools, settings).await
     }
 
     /// Runs every user message of `transcript` (a cassette or a recording) with the
@@ -103,7 +106,7 @@ impl CassetteRun {
         dir: tempfile::TempDir,
         workspace: PathBuf,
         transcript: &Transcript,
-        model: Box<dyn Model>,
+        backend: Arc<dyn Backend>,
         tools: Box<dyn ToolExecutor>,
         settings: AgentSettings,
     ) -> anyhow::Result<CassetteRun> {
@@ -115,7 +118,7 @@ impl CassetteRun {
         ];
         let parts = AgentParts {
             session_id: "test".into(),
-            model,
+            backend,
             tools,
             sink: Box::new(sinks),
             approver: None,

@@ -4,7 +4,9 @@
 //! `--check`-style prompt comparison.
 
 use ossa_agent::event::NoticeKind;
-use ossa_agent::{AgentSettings, Event, Outcome, RecordedTools, ReplayModel, Transcript};
+use std::sync::Arc;
+
+use ossa_agent::{AgentSettings, Event, Outcome, RecordedTools, ReplayBackend, Transcript};
 use ossa_tests::{CassetteRun, copy_dir, fixtures};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,12 +141,12 @@ async fn a_recorded_transcript_replays_token_for_token() {
     );
 
     // Tools replayed from the recording.
-    let codec = ossa_agent::backends::harmony_codec().unwrap();
-    let model = ReplayModel::new(&recorded, codec.clone(), true).unwrap();
-    let report = model.report();
+    let tokenizer = ossa_agent::backends::harmony_tokenizer();
+    let backend = Arc::new(ReplayBackend::new(&recorded, tokenizer.clone(), true).unwrap());
+    let report = backend.report();
     let dir = tempfile::tempdir().unwrap();
     let tools = Box::new(RecordedTools::from_transcript(&recorded).unwrap());
-    let replay = replay_with(&recorded, model, tools, dir.path()).await;
+    let replay = replay_with(&recorded, backend, tools, dir.path()).await;
     assert_eq!(replay.outcome(), Some(Outcome::Final));
     let report = report.lock().unwrap().clone();
     assert_eq!(report.divergence, None);
@@ -156,12 +158,12 @@ async fn a_recorded_transcript_replays_token_for_token() {
     // Tools run again on a fresh copy of the workspace.
     let fresh = tempfile::tempdir().unwrap();
     copy_dir(&fixtures().join("workspaces/calc"), fresh.path()).unwrap();
-    let model = ReplayModel::new(&recorded, codec, true).unwrap();
-    let report = model.report();
+    let backend = Arc::new(ReplayBackend::new(&recorded, tokenizer, true).unwrap());
+    let report = backend.report();
     let tools = ossa_agent::backends::sandbox_tools(fresh.path())
         .await
         .unwrap();
-    let replay = replay_with(&recorded, model, tools, fresh.path()).await;
+    let replay = replay_with(&recorded, backend, tools, fresh.path()).await;
     assert_eq!(replay.outcome(), Some(Outcome::Final));
     assert_eq!(report.lock().unwrap().divergence, None);
     assert!(
@@ -173,7 +175,7 @@ async fn a_recorded_transcript_replays_token_for_token() {
 
 async fn replay_with(
     recorded: &Transcript,
-    model: ReplayModel,
+    backend: Arc<ReplayBackend>,
     tools: Box<dyn ossa_agent::ToolExecutor>,
     workspace: &std::path::Path,
 ) -> CassetteRun {
@@ -182,7 +184,7 @@ async fn replay_with(
         dir,
         workspace.to_path_buf(),
         recorded,
-        Box::new(model),
+        backend,
         tools,
         AgentSettings::default(),
     )

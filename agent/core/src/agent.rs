@@ -11,7 +11,10 @@
 use std::collections::HashMap;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
+
+use ossa_model::{Backend, GenerateRequest, SamplerSettings, StopReason, TokenId, encode_rendered};
 
 use ossa_prompts::{
     Author, Conversation, DeveloperContent, Message, ReasoningEffort, RenderOptions, Role,
@@ -23,11 +26,11 @@ use crate::budget::{cap_output, shorten_old_output};
 use crate::completion::{Action, CompletionParser, RetryReason, classify};
 use crate::event::{
     Completion, ErrorEvent, Event, FinalAnswer, ModelRecord, Notice, NoticeKind, Outcome,
-    ParsedMessage, PromptRecord, SessionHeader, StepStarted, StopKind, TRANSCRIPT_FORMAT,
+    ParsedMessage, PromptRecord, SessionHeader, StepStarted, StepUsage, TRANSCRIPT_FORMAT,
     TRANSCRIPT_VERSION, ToolCall, ToolRecord, ToolResult, ToolStatus, TurnCompleted, TurnUsage,
     UserMessage,
 };
-use crate::model::{Cancel, Model, literal_text};
+use crate::model::{Cancel, decode, literal_text};
 use crate::schema;
 use crate::sink::EventSink;
 use crate::tools::{ToolExecutor, ToolOutcome};
@@ -42,6 +45,8 @@ pub struct AgentSettings {
     pub max_steps: u32,
     /// Most tokens per completion.
     pub max_tokens: u32,
+    /// Sampling settings for every completion.
+    pub sampler: SamplerSettings,
     /// Cap on one tool output, in bytes.
     pub tool_output_limit: usize,
     /// How many unusable completions in a row are answered with feedback before the
@@ -58,6 +63,7 @@ impl Default for AgentSettings {
             reasoning: ReasoningEffort::Medium,
             max_steps: 40,
             max_tokens: 8192,
+            sampler: SamplerSettings::default(),
             tool_output_limit: crate::budget::DEFAULT_TOOL_OUTPUT_LIMIT,
             max_retries: 2,
             repeat_threshold: 3,
@@ -86,7 +92,7 @@ pub struct AgentParts {
     /// The session id ([`crate::paths::new_session_id`]); transcripts are named by it.
     pub session_id: String,
     /// The model.
-    pub model: Box<dyn Model>,
+    pub backend: Arc<dyn Backend>,
     /// The tools.
     pub tools: Box<dyn ToolExecutor>,
     /// Where events go.
@@ -152,7 +158,7 @@ pub fn read_agents_md(workspace: &Path) -> Option<String> {
 
 /// The agent: one session's conversation and everything it drives.
 pub struct Agent {
-    model: Box<dyn Model>,
+    backend: Arc<dyn Backend>,
     tools: Box<dyn ToolExecutor>,
     sink: Box<dyn EventSink>,
     approver: Option<Box<dyn Approver>>,
@@ -286,8 +292,8 @@ impl Agent {
             ossa_version: env!("CARGO_PKG_VERSION").into(),
             started_at: crate::time::rfc3339_now(),
             workspace: workspace.map(|w| w.display().to_string()),
-            model: parts.model.record(),
-            sampler: parts.model.sampler(),
+            model: ModelRecord::from_info(&parts.backend.info()),
+            sampler: settings.sampler,
             max_tokens: settings.max_tokens,
             max_steps: settings.max_steps,
             tool_output_limit: settings.tool_output_limit,
@@ -305,7 +311,7 @@ impl Agent {
     fn assemble(parts: AgentParts, settings: AgentSettings, messages: Vec<Message>) -> Agent {
         Agent {
             session_id: parts.session_id,
-            model: parts.model,
+            backend: parts.backend,
             tools: parts.tools,
             sink: parts.sink,
             approver: parts.approver,
@@ -338,7 +344,7 @@ impl Agent {
 
     /// The model's description (for `/status`-like displays).
     pub fn model_record(&self) -> ModelRecord {
-        self.model.record()
+        ModelRecord::from_info(&self.backend.info())
     }
 
     /// Changes the reasoning effort from the next step on (rewrites the system message,
@@ -431,32 +437,39 @@ impl Agent {
         let mut parser = CompletionParser::new();
         let generated = {
             let Agent {
-                model,
+                backend,
                 sink,
                 settings,
                 ..
             } = self;
+            let tokenizer = backend.tokenizer();
             let mut sink_error = None;
-            let mut on_token = |_id: u32, piece: &crate::model::TokenPiece| {
-                if let Some(delta) = parser.push(piece)
+            let mut on_token = |id: TokenId| {
+                if let Some(delta) = parser.push(&decode(tokenizer, id))
                     && sink_error.is_none()
                     && let Err(err) = sink.emit(&Event::Delta(delta))
                 {
                     sink_error = Some(err);
                 }
             };
-            let result =
-                blocking(|| model.generate(&prompt, settings.max_tokens, &mut on_token, cancel));
+            let request = GenerateRequest {
+                prompt: &prompt,
+                sampler: settings.sampler,
+                max_new_tokens: settings.max_tokens,
+                cancel: cancel.token(),
+            };
+            let result = backend.generate(&request, &mut on_token).await;
             if let Some(err) = sink_error {
                 return Err(err);
             }
             result
         };
+        let prompt_tokens = prompt.len();
         self.previous_prompt = prompt;
         let generation = match generated {
             Ok(generation) => generation,
             Err(err) => {
-                let message = format!("the model failed: {err:#}");
+                let message = format!("the model failed: {err}");
                 self.emit(&Event::Error(ErrorEvent {
                     outcome: Outcome::ModelFailed,
                     message,
@@ -464,8 +477,16 @@ impl Agent {
                 return Ok(Step::Done(Outcome::ModelFailed, None));
             }
         };
-        state.usage.add(&generation.usage);
-        let text = literal_text(self.model.as_ref(), &generation.tokens);
+        let usage = StepUsage {
+            prompt_tokens,
+            reused_tokens: generation.prompt_reused as usize,
+            prefilled_tokens: generation.prompt_prefilled as usize,
+            completion_tokens: generation.tokens.len(),
+            prefill_ms: generation.timings.prefill.as_secs_f64() * 1000.0,
+            decode_ms: generation.timings.decode.as_secs_f64() * 1000.0,
+        };
+        state.usage.add(&usage);
+        let text = literal_text(self.backend.tokenizer(), &generation.tokens);
         self.emit(&Event::Completion(Completion {
             turn,
             step,
@@ -473,9 +494,9 @@ impl Agent {
             tokens: generation.tokens.clone(),
             stop: Some(generation.stop),
             prompt: Some(record),
-            usage: Some(generation.usage.clone()),
+            usage: Some(usage),
         }))?;
-        if generation.stop == StopKind::Cancelled {
+        if generation.stop == StopReason::Cancelled {
             return Ok(Step::Done(Outcome::Cancelled, None));
         }
 
@@ -529,18 +550,8 @@ impl Agent {
                     )));
                 }
             };
-            let prompt = match self.model.tokenize(&rendered) {
-                Ok(prompt) => prompt,
-                Err(err) => {
-                    return Ok(Err((
-                        Outcome::ModelFailed,
-                        format!("cannot tokenize the prompt: {err:#}"),
-                    )));
-                }
-            };
-            let Some(context) = self.model.context_size() else {
-                return Ok(Ok(prompt));
-            };
+            let prompt = encode_rendered(self.backend.tokenizer(), &rendered);
+            let context = self.backend.info().context_size as usize;
             let needed = prompt.len() + self.settings.max_tokens as usize;
             if needed <= context {
                 return Ok(Ok(prompt));
@@ -865,17 +876,6 @@ fn canonical_arguments(arguments: &str) -> String {
     serde_json::from_str::<Value>(arguments)
         .map(|value| value.to_string())
         .unwrap_or_else(|_| arguments.trim().to_string())
-}
-
-/// Runs blocking model work without stalling the async runtime's other tasks (the
-/// Ctrl-C listener) when the runtime has worker threads to spare.
-fn blocking<R>(work: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(work)
-        }
-        _ => work(),
-    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Loop tests with a scripted model (a cassette through [`ReplayModel`] over a byte-level
+//! Loop tests with a scripted model (a cassette through [`ReplayBackend`] over a byte-level
 //! vocabulary) and in-memory tools: every recovery path, the prompt's growth, and
 //! resume. End-to-end tests with the real tools live in the `ossa-tests` crate.
 
@@ -10,28 +10,36 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::event::{NoticeKind, Outcome, ToolStatus};
-use crate::model::{Codec, TokenPiece};
-use crate::replay::ReplayModel;
+use ossa_model::{Backend, BackendInfo, Decoded, GenerateRequest, ModelError, TokenId, Tokenizer};
+
+use crate::replay::ReplayBackend;
 use crate::sink::Collector;
 use crate::tools::{BoxFuture, ToolExecutor, ToolOutcome};
 use crate::transcript::Transcript;
 
 /// One id per byte, plus the harmony specials at their o200k ids.
-struct ByteCodec;
+struct ByteTokenizer;
 
-impl Codec for ByteCodec {
-    fn encode_text(&self, text: &str) -> anyhow::Result<Vec<u32>> {
-        Ok(text.bytes().map(u32::from).collect())
-    }
-    fn special_id(&self, token: SpecialToken) -> u32 {
+impl Tokenizer for ByteTokenizer {
+    fn special_id(&self, token: SpecialToken) -> TokenId {
         token.o200k_id()
     }
-    fn piece(&self, id: u32) -> TokenPiece {
-        match SpecialToken::from_o200k_id(id) {
-            Some(token) => TokenPiece::Special(token),
-            None => TokenPiece::Bytes(vec![id as u8]),
-        }
+    fn encode_text(&self, text: &str) -> Vec<TokenId> {
+        text.bytes().map(u32::from).collect()
     }
+    fn decode(&self, id: TokenId) -> Result<Decoded, ModelError> {
+        Ok(match SpecialToken::from_o200k_id(id) {
+            Some(token) => Decoded::Special(token),
+            None => Decoded::Bytes(vec![id as u8]),
+        })
+    }
+    fn vocab_size(&self) -> u32 {
+        201_088
+    }
+}
+
+fn replay(transcript: &Transcript) -> Arc<ReplayBackend> {
+    Arc::new(ReplayBackend::new(transcript, Arc::new(ByteTokenizer), false).unwrap())
 }
 
 /// `read_file` answers with the path it was given; `write_file` writes (asks first).
@@ -148,13 +156,13 @@ async fn run_with(
     approver: Option<Box<dyn Approver>>,
 ) -> Run {
     let transcript = cassette(completions);
-    let model = ReplayModel::new(&transcript, Arc::new(ByteCodec), false).unwrap();
+    let backend = replay(&transcript);
     let tools = FakeTools::new();
     let calls = Arc::clone(&tools.calls);
     let sink = Shared::default();
     let parts = AgentParts {
         session_id: "test".into(),
-        model: Box::new(model),
+        backend,
         tools: Box::new(tools),
         sink: Box::new(sink.clone()),
         approver,
@@ -342,7 +350,7 @@ async fn output_cut_by_the_token_limit_is_recorded_as_truncated() {
         Event::Completion(c) => c.stop,
         _ => None,
     });
-    assert_eq!(stop, Some(crate::event::StopKind::Length));
+    assert_eq!(stop, Some(ossa_model::StopReason::Length));
 }
 
 #[tokio::test]
@@ -441,12 +449,11 @@ async fn a_small_context_shortens_old_outputs_then_fails_clearly() {
         tool_output_limit: 20_000,
         ..AgentSettings::default()
     };
-    let model = ReplayModel::new(&transcript, Arc::new(ByteCodec), false).unwrap();
     let sink = Shared::default();
     let parts = AgentParts {
         session_id: "t".into(),
-        model: Box::new(ContextLimited {
-            inner: model,
+        backend: Arc::new(ContextLimited {
+            inner: replay(&transcript),
             context: 16_000,
         }),
         tools: Box::new(FakeTools::new()),
@@ -465,12 +472,11 @@ async fn a_small_context_shortens_old_outputs_then_fails_clearly() {
     // A single output larger than the window cannot be shortened: a clear error.
     let mut transcript = cassette(&[big, FINAL]);
     transcript.header = None;
-    let model = ReplayModel::new(&transcript, Arc::new(ByteCodec), false).unwrap();
     let sink = Shared::default();
     let parts = AgentParts {
         session_id: "t".into(),
-        model: Box::new(ContextLimited {
-            inner: model,
+        backend: Arc::new(ContextLimited {
+            inner: replay(&transcript),
             context: 8_000,
         }),
         tools: Box::new(FakeTools::new()),
@@ -496,40 +502,36 @@ fn settings_for_context() -> AgentSettings {
     }
 }
 
-/// A replay model with a context window.
+/// A replay backend with a small context window.
 struct ContextLimited {
-    inner: ReplayModel,
-    context: usize,
+    inner: Arc<ReplayBackend>,
+    context: u32,
 }
 
-impl Model for ContextLimited {
-    fn tokenize(&self, rendered: &ossa_prompts::Rendered) -> anyhow::Result<Vec<u32>> {
-        self.inner.tokenize(rendered)
+#[async_trait::async_trait]
+impl Backend for ContextLimited {
+    fn tokenizer(&self) -> &dyn Tokenizer {
+        self.inner.tokenizer()
     }
-    fn piece(&self, id: u32) -> TokenPiece {
-        self.inner.piece(id)
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            context_size: self.context,
+            ..self.inner.info()
+        }
     }
-    fn generate(
-        &mut self,
-        prompt: &[u32],
-        max_tokens: u32,
-        on_token: &mut dyn FnMut(u32, &TokenPiece),
-        cancel: &Cancel,
-    ) -> anyhow::Result<crate::model::Generation> {
-        anyhow::ensure!(
-            prompt.len() + max_tokens as usize <= self.context,
-            "prompt overflow"
-        );
-        self.inner.generate(prompt, max_tokens, on_token, cancel)
-    }
-    fn context_size(&self) -> Option<usize> {
-        Some(self.context)
-    }
-    fn record(&self) -> crate::event::ModelRecord {
-        self.inner.record()
-    }
-    fn sampler(&self) -> crate::event::SamplerRecord {
-        self.inner.sampler()
+    async fn generate(
+        &self,
+        request: &GenerateRequest<'_>,
+        on_token: &mut (dyn FnMut(TokenId) + Send),
+    ) -> Result<ossa_model::Generation, ModelError> {
+        let needed = request.prompt.len() + request.max_new_tokens as usize;
+        if needed > self.context as usize {
+            return Err(ModelError::PromptTooLong {
+                prompt: needed,
+                context: self.context,
+            });
+        }
+        self.inner.generate(request, on_token).await
     }
 }
 
@@ -538,11 +540,10 @@ async fn a_transcript_resumes_to_the_same_conversation() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.jsonl");
     let transcript = cassette(&[CALL_README, FINAL]);
-    let model = ReplayModel::new(&transcript, Arc::new(ByteCodec), false).unwrap();
     let writer = crate::transcript::TranscriptWriter::create(&path).unwrap();
     let parts = AgentParts {
         session_id: "s1".into(),
-        model: Box::new(model),
+        backend: replay(&transcript),
         tools: Box::new(FakeTools::new()),
         sink: Box::new(writer),
         approver: None,
@@ -552,10 +553,9 @@ async fn a_transcript_resumes_to_the_same_conversation() {
     let recorded = Transcript::read(&path).unwrap();
     assert!(recorded.header.is_some());
 
-    let model = ReplayModel::new(&transcript, Arc::new(ByteCodec), false).unwrap();
     let parts = AgentParts {
         session_id: "ignored".into(),
-        model: Box::new(model),
+        backend: replay(&transcript),
         tools: Box::new(FakeTools::new()),
         sink: Box::new(Collector::default()),
         approver: None,

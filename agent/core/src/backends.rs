@@ -1,16 +1,17 @@
-//! The real model backends (`ossa-model`) and tool sandbox (`ossa-sandbox`) behind the
-//! agent's [`Model`], [`Codec`] and [`ToolExecutor`] traits.
+//! The model backends (`ossa-model`) and the tool sandbox (`ossa-sandbox`) the CLI and
+//! the tests use.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::model::{Codec, Model};
+use ossa_model::{Backend, O200kHarmony, Tokenizer};
+
 use crate::tools::ToolExecutor;
 
 /// The o200k_harmony vocabulary (no model file needed): tokenizes cassettes and
 /// replayed prompts the way gpt-oss does.
-pub fn harmony_codec() -> anyhow::Result<Arc<dyn Codec>> {
-    anyhow::bail!("the o200k_harmony tokenizer is not wired in yet")
+pub fn harmony_tokenizer() -> Arc<dyn Tokenizer> {
+    Arc::new(O200kHarmony::new())
 }
 
 /// Settings of a local or remote model.
@@ -22,17 +23,18 @@ pub struct ModelOptions {
     pub threads: Option<u32>,
     /// Layers offloaded to the GPU: `all`, `none` or a number.
     pub gpu_layers: Option<String>,
-    /// Sampler seed.
-    pub seed: Option<u32>,
 }
 
 /// A GGUF model run in-process by llama.cpp.
-pub fn llama_model(path: &Path, _options: &ModelOptions) -> anyhow::Result<Box<dyn Model>> {
+pub async fn llama_backend(
+    path: &Path,
+    _options: &ModelOptions,
+) -> anyhow::Result<Arc<dyn Backend>> {
     anyhow::bail!("--model {} is not wired in yet", path.display())
 }
 
 /// A remote engine over HTTP (llama-server, vLLM, SGLang).
-pub fn http_model(url: &str, _options: &ModelOptions) -> anyhow::Result<Box<dyn Model>> {
+pub async fn http_backend(url: &str, _options: &ModelOptions) -> anyhow::Result<Arc<dyn Backend>> {
     anyhow::bail!("--server {url} is not wired in yet")
 }
 

@@ -10,8 +10,9 @@ use ossa_prompts::{
     FinishReason, Message, ParseItem, ParseOptions, Role, SpecialToken, StreamParser, Terminator,
 };
 
-use crate::event::{Delta, StopKind};
-use crate::model::TokenPiece;
+use ossa_model::{Decoded, StopReason};
+
+use crate::event::Delta;
 
 /// Parses one completion as it streams.
 pub(crate) struct CompletionParser {
@@ -34,11 +35,12 @@ impl CompletionParser {
     }
 
     /// Feeds one token; returns the content text it added, if any.
-    pub fn push(&mut self, piece: &TokenPiece) -> Option<Delta> {
+    pub fn push(&mut self, piece: &Decoded) -> Option<Delta> {
         // Lenient mode records problems as items instead of failing.
         let _ = match piece {
-            TokenPiece::Special(token) => self.parser.push_special(*token),
-            TokenPiece::Bytes(bytes) => self.parser.push_bytes(bytes),
+            Decoded::Special(token) => self.parser.push_special(*token),
+            Decoded::Bytes(bytes) => self.parser.push_bytes(bytes),
+            Decoded::OtherSpecial(literal) => self.parser.push_bytes(literal.as_bytes()),
         };
         let text = self.parser.last_content_delta()?.to_string();
         Some(Delta {
@@ -49,11 +51,13 @@ impl CompletionParser {
     }
 
     /// Ends the completion.
-    pub fn finish(mut self, stop: StopKind) -> ParsedCompletion {
+    pub fn finish(mut self, stop: StopReason) -> ParsedCompletion {
         let reason = match stop {
-            StopKind::Length => FinishReason::Truncated,
-            StopKind::Cancelled => FinishReason::Cancelled,
-            StopKind::Return | StopKind::Call | StopKind::EndOfText => FinishReason::EndOfStream,
+            StopReason::Length => FinishReason::Truncated,
+            StopReason::Cancelled => FinishReason::Cancelled,
+            StopReason::Return | StopReason::Call | StopReason::EndOfText => {
+                FinishReason::EndOfStream
+            }
         };
         let _ = self.parser.finish(reason);
         let mut parsed = ParsedCompletion::default();
@@ -103,8 +107,8 @@ pub(crate) enum Action {
 }
 
 /// Decides what a parsed completion means.
-pub(crate) fn classify(parsed: ParsedCompletion, stop: StopKind) -> Action {
-    if stop == StopKind::Length {
+pub(crate) fn classify(parsed: ParsedCompletion, stop: StopReason) -> Action {
+    if stop == StopReason::Length {
         return Action::Retry {
             messages: Vec::new(),
             reason: RetryReason::Truncated,
@@ -181,28 +185,28 @@ fn is_call(message: &Message) -> bool {
 
 /// The pieces of a literal harmony text (special tokens written as `<|…|>`), for
 /// hand-written cassettes.
-pub fn literal_pieces(text: &str) -> Vec<TokenPiece> {
+pub fn literal_pieces(text: &str) -> Vec<Decoded> {
     let mut pieces = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
         match rest.find("<|") {
             Some(0) => match SpecialToken::strip_prefix_of(rest) {
                 Some((token, after)) => {
-                    pieces.push(TokenPiece::Special(token));
+                    pieces.push(Decoded::Special(token));
                     rest = after;
                 }
                 None => {
                     let next = rest[2..].find("<|").map_or(rest.len(), |i| i + 2);
-                    pieces.push(TokenPiece::Bytes(rest.as_bytes()[..next].to_vec()));
+                    pieces.push(Decoded::Bytes(rest.as_bytes()[..next].to_vec()));
                     rest = &rest[next..];
                 }
             },
             Some(at) => {
-                pieces.push(TokenPiece::Bytes(rest.as_bytes()[..at].to_vec()));
+                pieces.push(Decoded::Bytes(rest.as_bytes()[..at].to_vec()));
                 rest = &rest[at..];
             }
             None => {
-                pieces.push(TokenPiece::Bytes(rest.as_bytes().to_vec()));
+                pieces.push(Decoded::Bytes(rest.as_bytes().to_vec()));
                 rest = "";
             }
         }
@@ -215,7 +219,7 @@ pub fn literal_pieces(text: &str) -> Vec<TokenPiece> {
 mod tests {
     use super::*;
 
-    fn run(text: &str, stop: StopKind) -> Action {
+    fn run(text: &str, stop: StopReason) -> Action {
         let mut parser = CompletionParser::new();
         for piece in literal_pieces(text) {
             parser.push(&piece);
@@ -227,7 +231,7 @@ mod tests {
     fn a_final_answer_after_analysis() {
         let action = run(
             "<|channel|>analysis<|message|>Think.<|end|><|start|>assistant<|channel|>final<|message|>Done.<|return|>",
-            StopKind::Return,
+            StopReason::Return,
         );
         let Action::Final {
             messages,
@@ -246,7 +250,7 @@ mod tests {
     fn a_call_on_the_analysis_channel_is_still_a_call() {
         let action = run(
             "<|channel|>analysis to=functions.read_file code<|message|>{\"path\":\"a\"}<|call|>",
-            StopKind::Call,
+            StopReason::Call,
         );
         let Action::Call { call, messages, .. } = action else {
             panic!("{action:?}")
@@ -258,7 +262,7 @@ mod tests {
 
     #[test]
     fn truncated_output_is_a_retry() {
-        let action = run("<|channel|>final<|message|>Half an ans", StopKind::Length);
+        let action = run("<|channel|>final<|message|>Half an ans", StopReason::Length);
         assert_eq!(
             action,
             Action::Retry {
@@ -272,7 +276,7 @@ mod tests {
     fn analysis_alone_is_no_action() {
         let action = run(
             "<|channel|>analysis<|message|>Hmm.<|return|>",
-            StopKind::Return,
+            StopReason::Return,
         );
         let Action::Retry {
             reason: RetryReason::NoAction(detail),
@@ -287,7 +291,7 @@ mod tests {
 
     #[test]
     fn garbage_is_malformed() {
-        let action = run("<|message|><|message|>", StopKind::EndOfText);
+        let action = run("<|message|><|message|>", StopReason::EndOfText);
         assert!(
             matches!(
                 action,
@@ -305,10 +309,10 @@ mod tests {
         assert_eq!(
             literal_pieces("a<|end|>b<|x"),
             vec![
-                TokenPiece::Bytes(b"a".to_vec()),
-                TokenPiece::Special(SpecialToken::End),
-                TokenPiece::Bytes(b"b".to_vec()),
-                TokenPiece::Bytes(b"<|x".to_vec()),
+                Decoded::Bytes(b"a".to_vec()),
+                Decoded::Special(SpecialToken::End),
+                Decoded::Bytes(b"b".to_vec()),
+                Decoded::Bytes(b"<|x".to_vec()),
             ]
         );
     }

@@ -8,6 +8,7 @@
 //! Fields that a hand-written cassette may leave out carry `#[serde(default)]`, so a
 //! cassette is just a transcript with only `user_message` and `completion` lines.
 
+pub use ossa_model::{SamplerSettings, StopReason};
 use ossa_prompts::{Message, Terminator};
 use serde::{Deserialize, Serialize};
 
@@ -73,7 +74,7 @@ pub struct SessionHeader {
     /// Which model and backend produced the completions.
     pub model: ModelRecord,
     /// Sampler settings, seed included.
-    pub sampler: SamplerRecord,
+    pub sampler: SamplerSettings,
     /// The most tokens one completion may have.
     pub max_tokens: u32,
     /// The most steps per turn.
@@ -99,33 +100,39 @@ pub struct SessionHeader {
 /// Where completions came from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ModelRecord {
-    /// `llama.cpp`, `http` or `replay`.
+    /// The backend: `llama_cpp`, `llama_server`, `open_ai_completions` or `replay`.
     pub backend: String,
-    /// The GGUF file (llama.cpp) or the replayed transcript.
+    /// The model: a file path, the name a server reports, or the replayed file.
+    pub name: String,
+    /// The model file, when it is local.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// SHA-256 of the model file, hex.
+    /// SHA-256 of the model file, hex (when known at the start of the session).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
-    /// The server URL (HTTP backend).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
     /// The context size in tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_size: Option<u32>,
 }
 
-/// Sampler settings as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SamplerRecord {
-    /// Softmax temperature.
-    pub temperature: f32,
-    /// Nucleus sampling threshold.
-    pub top_p: f32,
-    /// Minimum probability relative to the top token.
-    pub min_p: f32,
-    /// The seed of the sampler's random generator.
-    pub seed: u32,
+impl ModelRecord {
+    /// The record of what a backend runs.
+    pub fn from_info(info: &ossa_model::BackendInfo) -> ModelRecord {
+        let backend = match &info.kind {
+            ossa_model::BackendKind::Other(name) => name.clone(),
+            kind => serde_json::to_value(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+        };
+        ModelRecord {
+            backend,
+            name: info.model.clone(),
+            path: info.model_path.as_ref().map(|p| p.display().to_string()),
+            sha256: info.model_sha256.clone(),
+            context_size: Some(info.context_size),
+        }
+    }
 }
 
 /// A tool as offered in a session.
@@ -176,38 +183,6 @@ pub struct Delta {
     pub recipient: Option<String>,
     /// The new text.
     pub text: String,
-}
-
-/// Why generation stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopKind {
-    /// `<|return|>`: the model finished its answer.
-    Return,
-    /// `<|call|>`: the model called a tool.
-    Call,
-    /// `<|endoftext|>` or another end-of-generation token.
-    EndOfText,
-    /// The completion reached the token limit.
-    Length,
-    /// Generation was cancelled.
-    Cancelled,
-}
-
-impl StopKind {
-    /// The stop kind implied by the text of a hand-written completion.
-    pub fn from_completion_text(text: &str) -> StopKind {
-        let text = text.trim_end();
-        if text.ends_with("<|call|>") {
-            StopKind::Call
-        } else if text.ends_with("<|return|>") {
-            StopKind::Return
-        } else if text.ends_with("<|endoftext|>") {
-            StopKind::EndOfText
-        } else {
-            StopKind::Length
-        }
-    }
 }
 
 /// A prompt, stored as a change from the previous prompt of the session so that a
@@ -294,7 +269,7 @@ pub struct Completion {
     pub tokens: Vec<u32>,
     /// Why generation stopped (implied by the text's last token when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stop: Option<StopKind>,
+    pub stop: Option<StopReason>,
     /// The prompt that produced it (absent in hand-written cassettes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<PromptRecord>,
@@ -510,19 +485,6 @@ mod tests {
         assert_eq!(record.appended, vec![9, 9, 9]);
         assert_eq!(record.rebuild(&previous), Some(prompt.to_vec()));
         assert_eq!(record.rebuild(&[1]), None);
-    }
-
-    #[test]
-    fn stop_kind_follows_the_last_special_token() {
-        assert_eq!(
-            StopKind::from_completion_text("x<|call|>\n"),
-            StopKind::Call
-        );
-        assert_eq!(
-            StopKind::from_completion_text("x<|return|>"),
-            StopKind::Return
-        );
-        assert_eq!(StopKind::from_completion_text("x<|end|>"), StopKind::Length);
     }
 
     #[test]

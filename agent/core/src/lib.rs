@@ -5,7 +5,7 @@
 //!   limit, recovering from bad model output with feedback (never a silent stop).
 //! - Everything that happens is an [`Event`] delivered to an [`EventSink`]: the
 //!   printers in [`output`], the [`TranscriptWriter`], or a test [`Collector`].
-//! - [`Transcript`] reads transcripts and hand-written cassettes; [`ReplayModel`]
+//! - [`Transcript`] reads transcripts and hand-written cassettes; [`ReplayBackend`]
 //!   replays their completions, and [`RecordedTools`] their tool results.
 //!
 //! This crate never prints and never reads the terminal; the `ossa` binary does.
@@ -32,8 +32,8 @@ pub use agent::{
 };
 pub use completion::literal_pieces;
 pub use event::{Event, Outcome};
-pub use model::{Cancel, Codec, Generation, Model, TokenPiece, literal_text, tokenize_rendered};
-pub use replay::{Divergence, ReplayModel, ReplayReport};
+pub use model::{Cancel, literal_text};
+pub use replay::{CASSETTE_CONTEXT_SIZE, Divergence, ReplayBackend, ReplayReport, stop_from_text};
 pub use sink::{Collector, EventSink, FnSink};
 pub use tools::{BoxFuture, RecordedTools, ToolExecutor, ToolOutcome};
 pub use transcript::{Transcript, TranscriptError, TranscriptWriter};

@@ -42,12 +42,7 @@ impl<W: Write + Send> EventSink for HumanProgress<W> {
         let out = &mut self.out;
         match event {
             Event::SessionStarted(header) => {
-                let model = header
-                    .model
-                    .path
-                    .clone()
-                    .or_else(|| header.model.url.clone())
-                    .unwrap_or_default();
+                let model = &header.model.name;
                 writeln!(
                     out,
                     "ossa {} · {} {model}",

@@ -1,23 +1,30 @@
 //! The replay backend: completions come from a transcript or a hand-written cassette
-//! instead of a model.
+//! instead of a model. It is an ordinary `ossa-model` [`Backend`], so the loop runs
+//! exactly as it does with a real model.
 //!
 //! Recorded token ids are replayed as they are; a cassette's harmony text is tokenized
-//! with the o200k_harmony vocabulary (special tokens written literally become their
-//! ids). With `check` on, every prompt the loop renders is compared with the recorded
-//! one, and the first difference stops the run with a readable diff
+//! with the tokenizer given (o200k_harmony for gpt-oss), literal special tokens
+//! becoming their ids. With `check` on, every prompt the loop sends is compared with the
+//! recorded one, and the first difference stops the run with a readable diff
 //! ([`ReplayReport::divergence`]).
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use ossa_prompts::Rendered;
+use ossa_model::{
+    Backend, BackendInfo, BackendKind, Decoded, GenerateRequest, Generation, ModelError,
+    StopReason, Timings, TokenId, Tokenizer,
+};
 
 use crate::completion::literal_pieces;
-use crate::event::{
-    Completion, ModelRecord, SamplerRecord, StepUsage, StopKind, common_prefix_len,
-};
-use crate::model::{Cancel, Codec, Generation, Model, TokenPiece, tokenize_rendered};
+use crate::event::{Completion, common_prefix_len};
+use crate::model::literal_text;
 use crate::transcript::Transcript;
+
+/// The context size assumed for a cassette without a header: gpt-oss's own.
+pub const CASSETTE_CONTEXT_SIZE: u32 = 131_072;
 
 /// The first prompt that differs from the recording.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,7 +51,7 @@ impl std::fmt::Display for Divergence {
     }
 }
 
-/// What a replay did, readable after the run.
+/// What a replay did, readable during and after the run.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct ReplayReport {
     /// Completions handed out.
@@ -57,76 +64,66 @@ pub struct ReplayReport {
     pub divergence: Option<Divergence>,
 }
 
-/// A [`Model`] that replays recorded completions.
-pub struct ReplayModel {
-    codec: Arc<dyn Codec>,
+struct State {
     completions: VecDeque<Completion>,
+    recorded_prompt: Vec<TokenId>,
+    cached_prompt: Vec<TokenId>,
+}
+
+/// A [`Backend`] that replays recorded completions.
+pub struct ReplayBackend {
+    tokenizer: Arc<dyn Tokenizer>,
     check: bool,
-    recorded_prompt: Vec<u32>,
-    cached_prompt: Vec<u32>,
-    record: ModelRecord,
-    sampler: SamplerRecord,
+    path: PathBuf,
+    context_size: u32,
+    state: Mutex<State>,
     report: Arc<Mutex<ReplayReport>>,
 }
 
-impl ReplayModel {
+impl ReplayBackend {
     /// Replays the completions of `transcript`. `check` compares prompts (it needs a
     /// transcript recorded by ossa: cassettes have no prompts).
     pub fn new(
         transcript: &Transcript,
-        codec: Arc<dyn Codec>,
+        tokenizer: Arc<dyn Tokenizer>,
         check: bool,
-    ) -> anyhow::Result<ReplayModel> {
+    ) -> anyhow::Result<ReplayBackend> {
         let completions: VecDeque<Completion> = transcript.completions().cloned().collect();
+        let path = transcript.path.display();
         if completions.is_empty() {
             anyhow::bail!(
-                "{} has no `completion` lines: a cassette needs the model's completions as harmony text, e.g. {{\"type\":\"completion\",\"text\":\"<|channel|>final<|message|>Done.<|return|>\"}}",
-                transcript.path.display()
+                "{path} has no `completion` lines: a cassette needs the model's completions as harmony text, e.g. {{\"type\":\"completion\",\"text\":\"<|channel|>final<|message|>Done.<|return|>\"}}"
             );
         }
         if check && completions.iter().any(|c| c.prompt.is_none()) {
             anyhow::bail!(
-                "{} does not record the prompts (a hand-written cassette?): --check needs a transcript recorded by ossa, e.g. by `ossa run --replay {} --transcript FILE`",
-                transcript.path.display(),
-                transcript.path.display()
+                "{path} does not record the prompts (a hand-written cassette?): --check needs a transcript recorded by ossa, e.g. with `ossa run --replay {path} --transcript FILE`"
             );
         }
-        let sampler = transcript
-            .header
-            .as_ref()
-            .map(|h| h.sampler.clone())
-            .unwrap_or(SamplerRecord {
-                temperature: 1.0,
-                top_p: 1.0,
-                min_p: 0.0,
-                seed: 0,
-            });
         let context_size = transcript
             .header
             .as_ref()
-            .and_then(|h| h.model.context_size);
+            .and_then(|h| h.model.context_size)
+            .unwrap_or(CASSETTE_CONTEXT_SIZE);
         let report = ReplayReport {
             total: completions.len(),
             ..ReplayReport::default()
         };
-        Ok(ReplayModel {
-            codec,
-            completions,
+        Ok(ReplayBackend {
+            tokenizer,
             check,
-            recorded_prompt: Vec::new(),
-            cached_prompt: Vec::new(),
-            record: ModelRecord {
-                backend: "replay".into(),
-                path: Some(transcript.path.display().to_string()),
-                context_size,
-                ..ModelRecord::default()
-            },
-            sampler,
+            path: transcript.path.clone(),
+            context_size,
+            state: Mutex::new(State {
+                completions,
+                recorded_prompt: Vec::new(),
+                cached_prompt: Vec::new(),
+            }),
             report: Arc::new(Mutex::new(report)),
         })
     }
 
-    /// A handle to the report, readable while and after the model is used.
+    /// A handle to the report, readable while and after the backend is used.
     pub fn report(&self) -> Arc<Mutex<ReplayReport>> {
         Arc::clone(&self.report)
     }
@@ -137,35 +134,40 @@ impl ReplayModel {
         }
     }
 
-    fn tokens_of(&self, completion: &Completion) -> anyhow::Result<Vec<u32>> {
+    fn tokens_of(&self, completion: &Completion) -> Vec<TokenId> {
         if !completion.tokens.is_empty() {
-            return Ok(completion.tokens.clone());
+            return completion.tokens.clone();
         }
         let mut ids = Vec::new();
         for piece in literal_pieces(&completion.text) {
             match piece {
-                TokenPiece::Special(token) => ids.push(self.codec.special_id(token)),
-                TokenPiece::Bytes(bytes) => {
-                    ids.extend(self.codec.encode_text(&String::from_utf8_lossy(&bytes))?)
+                Decoded::Special(token) => ids.push(self.tokenizer.special_id(token)),
+                Decoded::Bytes(bytes) => {
+                    ids.extend(self.tokenizer.encode_text(&String::from_utf8_lossy(&bytes)))
                 }
+                Decoded::OtherSpecial(literal) => ids.extend(self.tokenizer.encode_text(&literal)),
             }
         }
-        Ok(ids)
+        ids
     }
 
+    /// Compares the prompt with the recorded one; `Err` describes the first difference.
     fn compare(
-        &mut self,
+        &self,
+        state: &mut State,
         index: usize,
         completion: &Completion,
-        prompt: &[u32],
-    ) -> anyhow::Result<()> {
+        prompt: &[TokenId],
+    ) -> Result<(), String> {
         let Some(record) = &completion.prompt else {
             return Ok(());
         };
-        let Some(expected) = record.rebuild(&self.recorded_prompt) else {
-            anyhow::bail!("the transcript's prompt record for completion {index} is inconsistent");
+        let Some(expected) = record.rebuild(&state.recorded_prompt) else {
+            return Err(format!(
+                "the transcript's prompt record for completion {index} does not fit the previous prompt"
+            ));
         };
-        self.recorded_prompt = expected.clone();
+        state.recorded_prompt = expected.clone();
         self.update(|r| r.prompts_checked += 1);
         if expected == prompt {
             return Ok(());
@@ -182,113 +184,118 @@ impl ReplayModel {
             divergence.token
         );
         self.update(|r| r.divergence = Some(divergence));
-        anyhow::bail!(summary)
+        Err(summary)
     }
 
     /// Decoded context before the first difference, then both continuations.
-    fn diff(&self, expected: &[u32], actual: &[u32]) -> String {
-        let at = common_prefix_len(expected, actual);
-        let text = |ids: &[u32]| -> String {
-            let mut bytes = Vec::new();
-            for &id in ids {
-                match self.codec.piece(id) {
-                    TokenPiece::Special(token) => {
-                        bytes.extend_from_slice(token.literal().as_bytes())
-                    }
-                    TokenPiece::Bytes(piece) => bytes.extend_from_slice(&piece),
-                }
-            }
-            String::from_utf8_lossy(&bytes).into_owned()
-        };
-        const CONTEXT: usize = 24;
+    fn diff(&self, expected: &[TokenId], actual: &[TokenId]) -> String {
+        const BEFORE: usize = 24;
         const AFTER: usize = 40;
-        let before = text(&expected[at.saturating_sub(CONTEXT)..at]);
-        let recorded = text(&expected[at..(at + AFTER).min(expected.len())]);
-        let rendered = text(&actual[at..(at + AFTER).min(actual.len())]);
+        let at = common_prefix_len(expected, actual);
+        let text = |ids: &[TokenId]| {
+            literal_text(self.tokenizer.as_ref(), ids)
+                .escape_debug()
+                .to_string()
+        };
+        let more = |ids: &[TokenId]| if ids.len() > at + AFTER { "…" } else { "" };
         format!(
             "  same:     …{}\n  recorded: {}{}\n  rendered: {}{}",
-            before.escape_debug(),
-            recorded.escape_debug(),
-            if expected.len() > at + AFTER {
-                "…"
-            } else {
-                ""
-            },
-            rendered.escape_debug(),
-            if actual.len() > at + AFTER { "…" } else { "" },
+            text(&expected[at.saturating_sub(BEFORE)..at]),
+            text(&expected[at..(at + AFTER).min(expected.len())]),
+            more(expected),
+            text(&actual[at..(at + AFTER).min(actual.len())]),
+            more(actual),
         )
     }
 }
 
-impl Model for ReplayModel {
-    fn tokenize(&self, rendered: &Rendered) -> anyhow::Result<Vec<u32>> {
-        tokenize_rendered(self.codec.as_ref(), rendered)
+/// How a hand-written completion stopped: by its last special token.
+pub fn stop_from_text(text: &str) -> StopReason {
+    let text = text.trim_end();
+    if text.ends_with("<|call|>") {
+        StopReason::Call
+    } else if text.ends_with("<|return|>") {
+        StopReason::Return
+    } else if text.ends_with("<|endoftext|>") {
+        StopReason::EndOfText
+    } else {
+        StopReason::Length
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for ReplayBackend {
+    fn tokenizer(&self) -> &dyn Tokenizer {
+        self.tokenizer.as_ref()
     }
 
-    fn piece(&self, id: u32) -> TokenPiece {
-        self.codec.piece(id)
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            kind: BackendKind::Other("replay".into()),
+            model: self.path.display().to_string(),
+            model_path: Some(self.path.clone()),
+            model_sha256: None,
+            context_size: self.context_size,
+        }
     }
 
-    fn generate(
-        &mut self,
-        prompt: &[u32],
-        max_tokens: u32,
-        on_token: &mut dyn FnMut(u32, &TokenPiece),
-        cancel: &Cancel,
-    ) -> anyhow::Result<Generation> {
+    async fn generate(
+        &self,
+        request: &GenerateRequest<'_>,
+        on_token: &mut (dyn FnMut(TokenId) + Send),
+    ) -> Result<Generation, ModelError> {
+        let started = Instant::now();
+        let prompt = request.prompt;
         let index = self.report.lock().map(|r| r.used).unwrap_or_default() + 1;
-        let Some(completion) = self.completions.pop_front() else {
-            anyhow::bail!(
-                "the replayed file has no completion left for step {index} (it has {} in all); the run went further than the recording",
+        let fail = |detail: String| ModelError::Protocol {
+            url: self.path.display().to_string(),
+            detail,
+        };
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| fail("the replay state is poisoned".into()))?;
+        let Some(completion) = state.completions.pop_front() else {
+            return Err(fail(format!(
+                "no completion left for step {index} (the file has {} in all); the run went further than the recording",
                 index - 1
-            );
+            )));
         };
         self.update(|r| r.used = index);
         if self.check {
-            self.compare(index, &completion, prompt)?;
+            self.compare(&mut state, index, &completion, prompt)
+                .map_err(fail)?;
         }
-        let mut tokens = self.tokens_of(&completion)?;
+        let mut tokens = self.tokens_of(&completion);
         let mut stop = completion
             .stop
-            .unwrap_or_else(|| StopKind::from_completion_text(&completion.text));
-        if tokens.len() > max_tokens as usize {
-            tokens.truncate(max_tokens as usize);
-            stop = StopKind::Length;
+            .unwrap_or_else(|| stop_from_text(&completion.text));
+        if tokens.len() > request.max_new_tokens as usize {
+            tokens.truncate(request.max_new_tokens as usize);
+            stop = StopReason::Length;
         }
-        let reused = common_prefix_len(&self.cached_prompt, prompt);
-        self.cached_prompt = prompt.to_vec();
+        let reused = common_prefix_len(&state.cached_prompt, prompt);
+        state.cached_prompt = prompt.to_vec();
+        drop(state);
+        let prefill = started.elapsed();
         let mut generated = Vec::with_capacity(tokens.len());
         for id in tokens {
-            if cancel.is_cancelled() {
-                stop = StopKind::Cancelled;
+            if request.cancel.is_cancelled() {
+                stop = StopReason::Cancelled;
                 break;
             }
-            on_token(id, &self.codec.piece(id));
+            on_token(id);
             generated.push(id);
         }
-        let usage = StepUsage {
-            prompt_tokens: prompt.len(),
-            reused_tokens: reused,
-            prefilled_tokens: prompt.len() - reused,
-            completion_tokens: generated.len(),
-            ..StepUsage::default()
-        };
         Ok(Generation {
             tokens: generated,
             stop,
-            usage,
+            prompt_reused: reused as u32,
+            prompt_prefilled: (prompt.len() - reused) as u32,
+            timings: Timings {
+                prefill,
+                decode: started.elapsed().saturating_sub(prefill),
+            },
         })
-    }
-
-    fn context_size(&self) -> Option<usize> {
-        self.record.context_size.map(|size| size as usize)
-    }
-
-    fn record(&self) -> ModelRecord {
-        self.record.clone()
-    }
-
-    fn sampler(&self) -> SamplerRecord {
-        self.sampler.clone()
     }
 }

@@ -69,7 +69,7 @@ Ctrl-C stops the current generation.";
 /// Runs `ossa chat`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let workspace = session::workspace_dir(args.workspace.as_deref())?;
-    let model = session::open_model(&args.source, &args.runtime)?;
+    let backend = session::open_backend(&args.source, &args.runtime).await?;
     let tools = session::open_tools(&workspace).await?;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let printer = ChatPrinter::new(std::io::stdout(), color, args.show_reasoning);
@@ -81,7 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }) as Box<dyn Approver>
     });
     let session_id = ossa_agent::paths::new_session_id();
-    let settings = args.loop_args.settings();
+    let settings = args.loop_args.settings(&args.runtime);
 
     let (mut agent, transcript_path) = match &args.resume {
         Some(path) => {
@@ -90,7 +90,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(writer), Box::new(printer)];
             let parts = AgentParts {
                 session_id,
-                model,
+                backend,
                 tools,
                 sink: Box::new(sinks),
                 approver,
@@ -103,7 +103,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let sinks: Vec<Box<dyn EventSink>> = vec![Box::new(writer), Box::new(printer)];
             let parts = AgentParts {
                 session_id,
-                model,
+                backend,
                 tools,
                 sink: Box::new(sinks),
                 approver,

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ossa_agent::{
-    Agent, AgentParts, AgentSettings, Cancel, EventSink, Outcome, RecordedTools, ReplayModel,
+    Agent, AgentParts, AgentSettings, Cancel, EventSink, Outcome, RecordedTools, ReplayBackend,
 };
 
 use super::session;
@@ -55,8 +55,12 @@ pub struct Args {
 /// Runs `ossa replay`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let transcript = ossa_agent::Transcript::read(&args.file)?;
-    let model = ReplayModel::new(&transcript, session::harmony_codec()?, args.check)?;
-    let report = session::ReplayHandle(model.report());
+    let backend = ReplayBackend::new(
+        &transcript,
+        ossa_agent::backends::harmony_tokenizer(),
+        args.check,
+    )?;
+    let report = session::ReplayHandle(backend.report());
     let (tools, workspace) = match (args.tools, &args.workspace) {
         (ToolSource::Recorded, _) => (
             Box::new(RecordedTools::from_transcript(&transcript)?)
@@ -76,6 +80,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let settings = match &transcript.header {
         Some(header) => AgentSettings {
+            sampler: header.sampler,
             reasoning: header
                 .reasoning
                 .unwrap_or(AgentSettings::default().reasoning),
@@ -105,7 +110,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let parts = AgentParts {
         session_id,
-        model: Box::new(model),
+        backend: std::sync::Arc::new(backend),
         tools,
         sink: Box::new(sinks),
         approver: None,

@@ -58,7 +58,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(super::EXIT_USAGE.into());
     }
     let workspace = session::workspace_dir(args.workspace.as_deref())?;
-    let model = session::open_model(&args.source, &args.runtime)?;
+    let backend = session::open_backend(&args.source, &args.runtime).await?;
     let tools = session::open_tools(&workspace).await?;
     let session_id = ossa_agent::paths::new_session_id();
     let writer = session::transcript_writer(args.transcript.as_deref(), &session_id)?;
@@ -69,12 +69,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     ];
     let parts = AgentParts {
         session_id,
-        model,
+        backend,
         tools,
         sink: Box::new(sinks),
         approver: None,
     };
-    let mut agent = Agent::new(parts, args.loop_args.settings(), &workspace)?;
+    let mut agent = Agent::new(parts, args.loop_args.settings(&args.runtime), &workspace)?;
     if !args.json {
         eprintln!("transcript: {}", transcript_path.display());
     }

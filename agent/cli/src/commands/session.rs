@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use ossa_agent::backends::ModelOptions;
+use ossa_agent::event::SamplerSettings;
 use ossa_agent::{
-    AgentSettings, Codec, EventSink, Model, Outcome, ReplayModel, ToolExecutor, Transcript,
-    TranscriptWriter,
+    AgentSettings, EventSink, Outcome, ReplayBackend, ToolExecutor, Transcript, TranscriptWriter,
 };
+use ossa_model::Backend;
 use ossa_prompts::ReasoningEffort;
 
 use super::{EXIT_CANCELLED, EXIT_LIMIT, EXIT_MODEL};
@@ -89,13 +90,18 @@ impl From<Reasoning> for ReasoningEffort {
 
 impl LoopArgs {
     /// The agent settings these flags describe.
-    pub fn settings(&self) -> AgentSettings {
+    pub fn settings(&self, runtime: &RuntimeArgs) -> AgentSettings {
+        let defaults = AgentSettings::default();
         AgentSettings {
+            sampler: SamplerSettings {
+                seed: runtime.seed,
+                ..defaults.sampler
+            },
             reasoning: self.reasoning.into(),
             max_steps: self.max_steps,
             max_tokens: self.max_tokens,
             tool_output_limit: self.tool_output_limit,
-            ..AgentSettings::default()
+            ..defaults
         }
     }
 }
@@ -124,37 +130,31 @@ pub fn workspace_dir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     })
 }
 
-/// The o200k_harmony vocabulary, used to tokenize cassettes and replayed prompts.
-pub fn harmony_codec() -> anyhow::Result<Arc<dyn Codec>> {
-    ossa_agent::backends::harmony_codec()
-}
-
 impl RuntimeArgs {
     fn options(&self) -> ModelOptions {
         ModelOptions {
             ctx_size: self.ctx_size,
             threads: self.threads,
             gpu_layers: self.gpu_layers.clone(),
-            seed: self.seed,
         }
     }
 }
 
 /// Opens the model the flags name.
-pub fn open_model(source: &ModelSource, runtime: &RuntimeArgs) -> anyhow::Result<Box<dyn Model>> {
+pub async fn open_backend(
+    source: &ModelSource,
+    runtime: &RuntimeArgs,
+) -> anyhow::Result<Arc<dyn Backend>> {
     if let Some(path) = &source.replay {
         let transcript = Transcript::read(path)?;
-        return Ok(Box::new(ReplayModel::new(
-            &transcript,
-            harmony_codec()?,
-            false,
-        )?));
+        let tokenizer = ossa_agent::backends::harmony_tokenizer();
+        return Ok(Arc::new(ReplayBackend::new(&transcript, tokenizer, false)?));
     }
     if let Some(path) = &source.model {
-        return ossa_agent::backends::llama_model(path, &runtime.options());
+        return ossa_agent::backends::llama_backend(path, &runtime.options()).await;
     }
     if let Some(url) = &source.server {
-        return ossa_agent::backends::http_model(url, &runtime.options());
+        return ossa_agent::backends::http_backend(url, &runtime.options()).await;
     }
     anyhow::bail!("give one of --model PATH, --server URL or --replay FILE")
 }
