@@ -876,7 +876,13 @@ fn header_author(words: &[String], hint: RoleHint) -> Result<(Author, usize), Pa
 fn parse_header(text: &str, hint: RoleHint) -> ParsedHeader {
     let mut problems = Vec::new();
     let (channel, rest) = take_channel(text, &mut problems);
-    let words = header_words(&rest);
+    // A second `<|channel|>` is never a recipient or a content type (the reference
+    // would take it as one).
+    let (stray, words): (Vec<String>, Vec<String>) =
+        header_words(&rest).into_iter().partition(|w| w.contains(CHANNEL));
+    if !stray.is_empty() {
+        problems.push(ParseErrorKind::ExtraHeaderWords(stray.join(" ")));
+    }
     let (author, used) = header_author(&words, hint).unwrap_or_else(|problem| {
         problems.push(problem);
         (Author::from(Role::Assistant), 0)

@@ -123,7 +123,7 @@ fn one_of_inline(variants: &[Value], indent: &str) -> String {
             // At this level an enum's string default keeps its JSON quotes.
             comments.push(match default.as_str() {
                 Some(s) if !is_enum(variant) => format!("default: \"{s}\""),
-                _ => format!("default: {default}"),
+                _ => format!("default: {}", compact_json(default)),
             });
         }
         if !comments.is_empty() {
@@ -253,8 +253,77 @@ fn default_comment(default: &Value, enum_schema: bool) -> String {
     match default.as_str() {
         Some(s) if enum_schema => format!("default: {s}"),
         Some(s) => format!("default: \"{s}\""),
-        None => format!("default: {default}"),
+        None => format!("default: {}", compact_json(default)),
     }
+}
+
+/// Compact JSON as openai-harmony 0.0.8 wrote it. Its serde_json printed floats with
+/// ryu (`1e20`, `1.5e-7`); newer serde_json writes `1e+20`, so floats are formatted
+/// here rather than with `Value`'s `Display`.
+fn compact_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_json(&mut out, value);
+    out
+}
+
+fn write_json(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                let _ = write!(out, "{i}");
+            } else if let Some(u) = n.as_u64() {
+                let _ = write!(out, "{u}");
+            } else if let Some(f) = n.as_f64() {
+                out.push_str(ryu::Buffer::new().format(f));
+            }
+        }
+        Value::String(s) => write_json_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(out, key);
+                out.push(':');
+                write_json(out, item);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// serde_json's escaping: quote, backslash and control characters only.
+fn write_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 fn with_nullable(schema: &Value, mut ts: String) -> String {
@@ -281,6 +350,16 @@ mod tests {
 
     fn ts(schema: Value) -> String {
         schema_to_typescript(&schema, "")
+    }
+
+    #[test]
+    fn compact_json_matches_serde_json_with_ryu() {
+        let value = json!({"a": [1, -2, 1.5, 1e20, 1e-7, 0.001, 1000.0, null, true],
+            "s": "q\"\\\n\u{1}é/"});
+        assert_eq!(
+            compact_json(&value),
+            r#"{"a":[1,-2,1.5,1e20,1e-7,0.001,1000.0,null,true],"s":"q\"\\\n\u0001é/"}"#
+        );
     }
 
     #[test]
