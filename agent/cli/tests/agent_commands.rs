@@ -298,3 +298,56 @@ fn exit_codes_tell_limits_from_model_failures() {
     let out = scene.ossa(&["run", "--help"]);
     assert!(text(&out.stdout).contains("Exit codes:"));
 }
+
+#[test]
+fn run_against_a_tiny_random_model_ends_cleanly() {
+    // The tiny gpt-oss GGUF has random weights: it writes random tokens, so the run must
+    // end on its own with a clear non-success status, a complete transcript and no panic.
+    let scene = Scene::new();
+    let model = ossa_tiny_gguf::ensure(&ossa_tiny_gguf::Spec::tiny(), scene.dir.path()).unwrap();
+    let transcript = scene.path("tiny.jsonl");
+    let work = scene.work();
+    let out = scene.ossa(&[
+        "run",
+        "--model",
+        model.to_str().unwrap(),
+        "--workspace",
+        work.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--ctx-size",
+        "8192",
+        "--seed",
+        "7",
+        "--max-tokens",
+        "64",
+        "--max-steps",
+        "3",
+        "--transcript",
+        transcript.to_str().unwrap(),
+        TASK,
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(
+        matches!(out.status.code(), Some(3 | 4)),
+        "expected a limit (3) or model failure (4), got {:?}:\n{stderr}",
+        out.status.code()
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no final answer, nothing on stdout");
+    let recorded = ossa_agent::Transcript::read(&transcript).unwrap();
+    assert!(!recorded.truncated_tail);
+    let header = recorded.header.as_ref().unwrap();
+    assert_eq!(header.model.backend, "llama_cpp");
+    assert!(recorded.completions().count() >= 1);
+    assert!(
+        recorded
+            .completions()
+            .all(|c| !c.tokens.is_empty() && c.prompt.is_some())
+    );
+    let last = recorded.events.last().unwrap();
+    assert!(
+        matches!(last, ossa_agent::Event::TurnCompleted(done) if !done.outcome.is_success()),
+        "{last:?}"
+    );
+}

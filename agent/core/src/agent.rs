@@ -167,6 +167,8 @@ pub struct Agent {
     turn: u32,
     previous_prompt: Vec<u32>,
     session_id: String,
+    /// Whether a transcript line already carries the model file's hash.
+    model_hash_recorded: bool,
 }
 
 /// Per-turn bookkeeping.
@@ -304,6 +306,7 @@ impl Agent {
             derived_from,
         };
         let mut agent = Agent::assemble(parts, settings, vec![system, developer]);
+        agent.model_hash_recorded = header.model.sha256.is_some() || header.model.path.is_none();
         agent.emit(&Event::SessionStarted(Box::new(header)))?;
         Ok(agent)
     }
@@ -319,6 +322,7 @@ impl Agent {
             conversation: Conversation::from_messages(messages),
             turn: 0,
             previous_prompt: Vec::new(),
+            model_hash_recorded: false,
         }
     }
 
@@ -399,11 +403,18 @@ impl Agent {
                 Step::Done(outcome, answer) => break (outcome, answer),
             }
         };
+        let model_sha256 = if self.model_hash_recorded {
+            None
+        } else {
+            self.backend.info().model_sha256
+        };
+        self.model_hash_recorded |= model_sha256.is_some();
         self.emit(&Event::TurnCompleted(TurnCompleted {
             turn,
             outcome,
             steps: state.steps,
             usage: state.usage.clone(),
+            model_sha256,
         }))?;
         Ok(TurnReport {
             outcome,

@@ -460,6 +460,10 @@ pub struct TurnCompleted {
     pub steps: u32,
     /// Token totals.
     pub usage: TurnUsage,
+    /// SHA-256 of the model file, the first time it is known when the header could not
+    /// have it yet (large files are hashed in the background).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sha256: Option<String>,
 }
 
 /// An error that ended a turn.

@@ -1,12 +1,304 @@
-//! `ossa complete` (issue #5).
+//! `ossa complete`: render a conversation for completion, generate one assistant turn with
+//! a local GGUF or a server, and show the raw completion and the parsed messages.
+//!
+//! This is the tool for a model setup that misbehaves: it shows exactly which tokens the
+//! model produced (special tokens as their literals), why it stopped, how the harmony
+//! parser reads them, and the prefill/decode figures.
 
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use ossa_model::{
+    Backend, Decoded, FlashAttention, GenerateRequest, GpuLayers, HttpApi, HttpBackend,
+    HttpOptions, LlamaCppBackend, LlamaOptions, SamplerSettings, StopReason, TokenId, Tokenizer,
+    Utf8Stream, encode_rendered,
+};
+use ossa_prompts::{
+    Conversation, FinishReason, ParseItem, ParseOptions, RenderOptions, Role, StreamParser,
+    render_conversation_for_completion,
+};
+use serde_json::json;
+
+use super::EXIT_FAILURE;
+use super::render::read_input;
 
 /// Arguments of `ossa complete`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The conversation JSON (openai-harmony's shape); `-` or nothing reads standard input.
+    #[arg(value_name = "CONVERSATION.json|-")]
+    pub file: Option<PathBuf>,
+    /// A gpt-oss GGUF file, run in-process with llama.cpp.
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "server",
+        required_unless_present = "server"
+    )]
+    pub model: Option<PathBuf>,
+    /// A running llama-server, or an OpenAI-compatible server (vLLM, SGLang) serving gpt-oss
+    /// (a URL ending in /v1 selects the OpenAI protocol).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Protocol of --server (default: detected).
+    #[arg(long, value_enum, requires = "server")]
+    pub api: Option<Api>,
+    /// Model name sent to an OpenAI-compatible server (default: the first it lists).
+    #[arg(long, value_name = "NAME", requires = "server")]
+    pub server_model: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Most tokens to generate.
+    #[arg(long, value_name = "N", default_value_t = 2048)]
+    pub max_tokens: u32,
+    /// Sampling temperature (0 = greedy).
+    #[arg(long, default_value_t = SamplerSettings::default().temperature)]
+    pub temperature: f32,
+    /// Nucleus sampling threshold.
+    #[arg(long, default_value_t = SamplerSettings::default().top_p)]
+    pub top_p: f32,
+    /// Minimum probability relative to the most likely token (0 disables).
+    #[arg(long, default_value_t = SamplerSettings::default().min_p)]
+    pub min_p: f32,
+    /// Sampler seed (default: random).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u32>,
+    /// Context size in tokens (default: sized to the model and the machine).
+    #[arg(long, value_name = "TOKENS")]
+    pub ctx_size: Option<u32>,
+    /// CPU threads for llama.cpp (default: half the logical CPUs).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+    /// Layers to offload to the GPU: all, none or a number (needs a GPU build).
+    #[arg(long, value_name = "all|none|N", default_value = "all")]
+    pub gpu_layers: String,
+    /// Flash attention.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub flash_attn: Flash,
+}
+
+/// `--api` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Api {
+    /// llama-server's native /completion.
+    LlamaServer,
+    /// OpenAI-compatible /v1/completions.
+    Openai,
+}
+
+/// `--flash-attn` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Flash {
+    /// llama.cpp decides.
+    Auto,
+    /// Always on.
+    On,
+    /// Always off.
+    Off,
+}
 
 /// Runs `ossa complete`.
-pub async fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`ossa complete` is not built yet (issue #5)")
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let (source, json_text) = read_input(args.file.as_ref())?;
+    let conversation: Conversation = serde_json::from_str(&json_text).with_context(|| {
+        format!(
+            "{source} is not a conversation in openai-harmony's JSON shape \
+             ({{\"messages\": [{{\"role\": \"user\", \"content\": \"Hi\"}}, ...]}})"
+        )
+    })?;
+    let rendered = render_conversation_for_completion(
+        &conversation,
+        Role::Assistant,
+        &RenderOptions::default(),
+    )
+    .with_context(|| format!("cannot render the conversation in {source}"))?;
+    let sampler = SamplerSettings {
+        temperature: args.temperature,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        seed: args.seed,
+    };
+    sampler.validate()?;
+    let backend = open_backend(&args).await?;
+    let tokenizer = backend.tokenizer();
+    let prompt = encode_rendered(tokenizer, &rendered);
+
+    let request = GenerateRequest {
+        sampler,
+        max_new_tokens: args.max_tokens,
+        ..GenerateRequest::new(&prompt)
+    };
+    // Ctrl-C stops generation; what was generated so far is still shown.
+    let cancel = request.cancel.clone();
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.cancel();
+        }
+    });
+
+    let stream_text = !args.json;
+    let mut stdout = std::io::stdout();
+    let mut utf8 = Utf8Stream::new();
+    let mut write_error = None;
+    let mut on_token = |id: TokenId| {
+        if !stream_text || write_error.is_some() {
+            return;
+        }
+        let text = match tokenizer.decode(id) {
+            Ok(Decoded::Bytes(bytes)) => utf8.push(&bytes),
+            Ok(Decoded::Special(token)) => format!("{}{}", utf8.finish(), token.literal()),
+            Ok(Decoded::OtherSpecial(literal)) => format!("{}{literal}", utf8.finish()),
+            Err(err) => format!("{}<|invalid token {id}: {err}|>", utf8.finish()),
+        };
+        if let Err(err) = stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+        {
+            write_error = Some(err);
+        }
+    };
+    let generation = backend.generate(&request, &mut on_token).await;
+    ctrl_c.abort();
+    if let Some(err) = write_error {
+        return Err(err).context("cannot write the completion to standard output");
+    }
+    let generation = generation?;
+
+    let raw = ossa_model::decode_to_text(tokenizer, &generation.tokens)?;
+    let items = parse(tokenizer, &generation.tokens, generation.stop);
+    let problems: Vec<String> = items
+        .iter()
+        .filter_map(ParseItem::as_error)
+        .map(ToString::to_string)
+        .collect();
+    let messages: Vec<_> = items.iter().filter_map(ParseItem::as_message).collect();
+    let info = backend.info();
+    let decode_secs = generation.timings.decode.as_secs_f64();
+
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let value = json!({
+            "backend": info,
+            "prompt_tokens": prompt.len(),
+            "prompt_reused": generation.prompt_reused,
+            "prompt_prefilled": generation.prompt_prefilled,
+            "completion": raw,
+            "tokens": generation.tokens,
+            "stop": generation.stop,
+            "messages": messages,
+            "parse_errors": problems,
+            "timings": {
+                "prefill_ms": generation.timings.prefill.as_secs_f64() * 1000.0,
+                "decode_ms": decode_secs * 1000.0,
+                "decode_tokens_per_second": generation.decode_tokens_per_second(),
+            },
+        });
+        serde_json::to_writer_pretty(&mut out, &value)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", utf8.finish())?;
+        let rule = if std::io::stdout().is_terminal() {
+            "──"
+        } else {
+            "--"
+        };
+        writeln!(
+            out,
+            "\n\n{rule} stop: {} · {} tokens in {decode_secs:.2} s ({:.1} tok/s) · prompt {} tokens: {} reused, {} prefilled in {:.2} s",
+            stop_name(generation.stop),
+            generation.tokens.len(),
+            generation.decode_tokens_per_second(),
+            prompt.len(),
+            generation.prompt_reused,
+            generation.prompt_prefilled,
+            generation.timings.prefill.as_secs_f64(),
+        )?;
+        writeln!(
+            out,
+            "{rule} {} parsed message{}",
+            messages.len(),
+            if messages.len() == 1 { "" } else { "s" }
+        )?;
+        for message in &messages {
+            writeln!(out, "{}", serde_json::to_string(message)?)?;
+        }
+    }
+    out.flush()?;
+    for problem in &problems {
+        eprintln!("error: the completion is not well-formed harmony: {problem}");
+    }
+    if !problems.is_empty() {
+        return Ok(EXIT_FAILURE.into());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stop_name(stop: StopReason) -> &'static str {
+    match stop {
+        StopReason::Return => "<|return|> (final answer)",
+        StopReason::Call => "<|call|> (tool call)",
+        StopReason::EndOfText => "<|endoftext|>",
+        StopReason::Length => "length limit",
+        StopReason::Cancelled => "cancelled",
+    }
+}
+
+async fn open_backend(args: &Args) -> anyhow::Result<Arc<dyn Backend>> {
+    if let Some(url) = &args.server {
+        let options = HttpOptions {
+            api: args.api.map(|api| match api {
+                Api::LlamaServer => HttpApi::LlamaServer,
+                Api::Openai => HttpApi::OpenAiCompletions,
+            }),
+            model: args.server_model.clone(),
+            api_key: std::env::var("OSSA_API_KEY").ok().filter(|k| !k.is_empty()),
+            context_size: args.ctx_size,
+            ..HttpOptions::default()
+        };
+        let backend = HttpBackend::connect(url, options).await?;
+        return Ok(Arc::new(backend));
+    }
+    let Some(path) = args.model.clone() else {
+        anyhow::bail!("give --model PATH or --server URL");
+    };
+    let options = LlamaOptions {
+        gpu_layers: args.gpu_layers.parse::<GpuLayers>()?,
+        threads: args.threads,
+        ctx_size: args.ctx_size,
+        flash_attention: match args.flash_attn {
+            Flash::Auto => FlashAttention::Auto,
+            Flash::On => FlashAttention::On,
+            Flash::Off => FlashAttention::Off,
+        },
+        progress: true,
+    };
+    let backend = tokio::task::spawn_blocking(move || LlamaCppBackend::load(&path, &options))
+        .await
+        .context("the model loading task failed")??;
+    Ok(Arc::new(backend))
+}
+
+/// Feeds the completion to the harmony parser; the prompt ended with `<|start|>assistant`.
+fn parse(tokenizer: &dyn Tokenizer, tokens: &[TokenId], stop: StopReason) -> Vec<ParseItem> {
+    let mut parser = StreamParser::new(Some(Role::Assistant), ParseOptions::lenient());
+    for id in tokens {
+        // Lenient mode records problems as items instead of returning them.
+        let _ = match tokenizer.decode(*id) {
+            Ok(Decoded::Special(token)) => parser.push_special(token),
+            Ok(Decoded::Bytes(bytes)) => parser.push_bytes(&bytes),
+            Ok(Decoded::OtherSpecial(literal)) => parser.push_bytes(literal.as_bytes()),
+            Err(_) => parser.push_bytes(format!("<|invalid token {id}|>").as_bytes()),
+        };
+    }
+    let reason = match stop {
+        StopReason::Return | StopReason::Call | StopReason::EndOfText => FinishReason::EndOfStream,
+        StopReason::Length => FinishReason::Truncated,
+        StopReason::Cancelled => FinishReason::Cancelled,
+    };
+    let _ = parser.finish(reason);
+    parser.into_items()
 }
