@@ -25,10 +25,10 @@ use serde_json::Value;
 use crate::budget::{cap_output, shorten_old_output};
 use crate::completion::{Action, CompletionParser, RetryReason, classify};
 use crate::event::{
-    Completion, ErrorEvent, Event, FinalAnswer, ModelRecord, Notice, NoticeKind, Outcome,
-    ParsedMessage, PromptRecord, SessionHeader, StepStarted, StepUsage, TRANSCRIPT_FORMAT,
-    TRANSCRIPT_VERSION, ToolCall, ToolRecord, ToolResult, ToolStatus, TurnCompleted, TurnUsage,
-    UserMessage,
+    Cleared, Completion, ErrorEvent, Event, FinalAnswer, ModelRecord, Notice, NoticeKind, Outcome,
+    ParsedMessage, PromptRecord, ReasoningChanged, SessionHeader, StepStarted, StepUsage,
+    TRANSCRIPT_FORMAT, TRANSCRIPT_VERSION, ToolCall, ToolRecord, ToolResult, ToolStatus,
+    TurnCompleted, TurnUsage, UserMessage,
 };
 use crate::model::{Cancel, decode, literal_text};
 use crate::schema;
@@ -248,6 +248,8 @@ impl Agent {
                     ));
                 }
                 Event::Message(parsed) => messages.push(parsed.message.clone()),
+                Event::Cleared(_) => messages.truncate(2),
+                Event::ReasoningChanged(change) => set_effort(&mut messages, change.reasoning),
                 Event::ToolCall(call) => {
                     channels.insert(
                         call.call_id.clone(),
@@ -353,20 +355,16 @@ impl Agent {
 
     /// Changes the reasoning effort from the next step on (rewrites the system message,
     /// so the next prompt is prefilled from the start).
-    pub fn set_reasoning(&mut self, reasoning: ReasoningEffort) {
+    pub fn set_reasoning(&mut self, reasoning: ReasoningEffort) -> io::Result<()> {
         self.settings.reasoning = reasoning;
-        if let Some(first) = self.conversation.messages.first_mut() {
-            for content in &mut first.content {
-                if let ossa_prompts::Content::SystemContent(system) = content {
-                    system.reasoning_effort = Some(reasoning);
-                }
-            }
-        }
+        set_effort(&mut self.conversation.messages, reasoning);
+        self.emit(&Event::ReasoningChanged(ReasoningChanged { reasoning }))
     }
 
     /// Forgets every turn, keeping the system and developer messages.
-    pub fn clear(&mut self) {
+    pub fn clear(&mut self) -> io::Result<()> {
         self.conversation.messages.truncate(2);
+        self.emit(&Event::Cleared(Cleared { turns: self.turn }))
     }
 
     /// Runs one user turn to its end. `Err` only when events cannot be delivered (the
@@ -862,6 +860,17 @@ impl Agent {
 
     fn emit(&mut self, event: &Event) -> io::Result<()> {
         self.sink.emit(event)
+    }
+}
+
+/// Sets the reasoning effort in the system message (the first message).
+fn set_effort(messages: &mut [Message], reasoning: ReasoningEffort) {
+    if let Some(first) = messages.first_mut() {
+        for content in &mut first.content {
+            if let ossa_prompts::Content::SystemContent(system) = content {
+                system.reasoning_effort = Some(reasoning);
+            }
+        }
     }
 }
 

@@ -564,3 +564,40 @@ async fn a_transcript_resumes_to_the_same_conversation() {
     assert_eq!(resumed.messages(), agent.messages());
     assert_eq!(resumed.session_id(), "s1");
 }
+
+#[tokio::test]
+async fn resume_replays_clear_and_reasoning_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.jsonl");
+    let transcript = cassette(&[FINAL, FINAL]);
+    let parts = AgentParts {
+        session_id: "s2".into(),
+        backend: replay(&transcript),
+        tools: Box::new(FakeTools::new()),
+        sink: Box::new(crate::transcript::TranscriptWriter::create(&path).unwrap()),
+        approver: None,
+    };
+    let mut agent = Agent::replaying(parts, AgentSettings::default(), &transcript, None).unwrap();
+    agent.run_turn("first", &Cancel::new()).await.unwrap();
+    agent.clear().unwrap();
+    agent
+        .set_reasoning(ossa_prompts::ReasoningEffort::High)
+        .unwrap();
+    agent.run_turn("second", &Cancel::new()).await.unwrap();
+    assert_eq!(
+        agent.messages().len(),
+        4,
+        "system, developer, second question, answer"
+    );
+
+    let recorded = Transcript::read(&path).unwrap();
+    let parts = AgentParts {
+        session_id: "x".into(),
+        backend: replay(&transcript),
+        tools: Box::new(FakeTools::new()),
+        sink: Box::new(Collector::default()),
+        approver: None,
+    };
+    let resumed = Agent::resume(parts, AgentSettings::default(), &recorded).unwrap();
+    assert_eq!(resumed.messages(), agent.messages());
+}

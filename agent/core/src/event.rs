@@ -46,6 +46,10 @@ pub enum Event {
     TurnCompleted(TurnCompleted),
     /// An error that ends the turn.
     Error(ErrorEvent),
+    /// The user cleared the conversation (`/clear`): later turns start fresh.
+    Cleared(Cleared),
+    /// The user changed the reasoning effort (`/reasoning`).
+    ReasoningChanged(ReasoningChanged),
 }
 
 impl Event {
@@ -464,6 +468,20 @@ pub struct TurnCompleted {
     /// have it yet (large files are hashed in the background).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_sha256: Option<String>,
+}
+
+/// The conversation was cleared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cleared {
+    /// Turns before the clear.
+    pub turns: u32,
+}
+
+/// The reasoning effort changed from the next step on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReasoningChanged {
+    /// The new effort.
+    pub reasoning: ossa_prompts::ReasoningEffort,
 }
 
 /// An error that ended a turn.

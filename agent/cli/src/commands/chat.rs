@@ -208,7 +208,7 @@ fn slash_command(
                     "high" => ReasoningEffort::High,
                     _ => ReasoningEffort::Medium,
                 };
-                agent.set_reasoning(effort);
+                agent.set_reasoning(effort)?;
                 println!("reasoning: {rest} (from the next message)");
             }
             other => anyhow::bail!("unknown reasoning effort `{other}`: use low, medium or high"),
@@ -226,7 +226,7 @@ fn slash_command(
             }
         }
         "clear" => {
-            agent.clear();
+            agent.clear()?;
             println!("conversation cleared");
         }
         other => anyhow::bail!("unknown command /{other}; /help lists the commands"),
