@@ -601,3 +601,98 @@ async fn resume_replays_clear_and_reasoning_changes() {
     let resumed = Agent::resume(parts, AgentSettings::default(), &recorded).unwrap();
     assert_eq!(resumed.messages(), agent.messages());
 }
+
+/// Writes a few analysis tokens, then waits until the request is cancelled.
+struct UntilCancelled;
+
+#[async_trait::async_trait]
+impl Backend for UntilCancelled {
+    fn tokenizer(&self) -> &dyn Tokenizer {
+        &ByteTokenizer
+    }
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            kind: ossa_model::BackendKind::Other("test".into()),
+            model: "until-cancelled".into(),
+            model_path: None,
+            model_sha256: None,
+            context_size: 131_072,
+        }
+    }
+    async fn generate(
+        &self,
+        request: &GenerateRequest<'_>,
+        on_token: &mut (dyn FnMut(TokenId) + Send),
+    ) -> Result<ossa_model::Generation, ModelError> {
+        let mut tokens = vec![SpecialToken::Channel.o200k_id()];
+        tokens.extend(b"analysis".iter().map(|&b| u32::from(b)));
+        tokens.push(SpecialToken::Message.o200k_id());
+        tokens.extend(b"Thinking".iter().map(|&b| u32::from(b)));
+        for &id in &tokens {
+            on_token(id);
+        }
+        request.cancel.cancelled().await;
+        Ok(ossa_model::Generation {
+            tokens,
+            stop: ossa_model::StopReason::Cancelled,
+            prompt_reused: 0,
+            prompt_prefilled: request.prompt.len() as u32,
+            timings: ossa_model::Timings::default(),
+        })
+    }
+}
+
+#[tokio::test]
+async fn cancelling_stops_generation_and_the_next_turn_runs() {
+    let sink = Shared::default();
+    let parts = AgentParts {
+        session_id: "c".into(),
+        backend: Arc::new(UntilCancelled),
+        tools: Box::new(FakeTools::new()),
+        sink: Box::new(sink.clone()),
+        approver: None,
+    };
+    let mut agent = Agent::new(parts, AgentSettings::default(), Path::new("/nonexistent")).unwrap();
+    let cancel = Cancel::new();
+    let canceller = {
+        let cancel = cancel.clone();
+        let sink = sink.clone();
+        tokio::spawn(async move {
+            // Cancel once the model has started streaming.
+            loop {
+                let streaming = sink
+                    .0
+                    .lock()
+                    .unwrap()
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, Event::Delta(_)));
+                if streaming {
+                    cancel.cancel();
+                    return;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let report = agent.run_turn("task", &cancel).await.unwrap();
+    canceller.await.unwrap();
+    assert_eq!(report.outcome, Outcome::Cancelled);
+    assert!(report.answer.is_none());
+    let delta: String = sink
+        .0
+        .lock()
+        .unwrap()
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Delta(d) => Some(d.text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delta, "Thinking");
+    // The cut message is not kept: the conversation ends with the user's message.
+    assert_eq!(agent.messages().last().unwrap().author.role, Role::User);
+    cancel.reset();
+    assert!(!cancel.token().is_cancelled());
+}
