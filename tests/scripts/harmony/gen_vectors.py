@@ -121,7 +121,7 @@ def completion_vector(ref: Reference, rng: random.Random, name: str, messages: l
         terminators[-1] = "return"
     vec = {"name": name, "messages": messages, "terminators": terminators, "runs": []}
     runs = [("none", tokens)]
-    if messages[0]["role"] == "assistant":
+    if messages[0]["role"] == "assistant" and "name" not in messages[0]:
         assert tokens[0] == 200006 and ref.text(tokens[1:2]) == "assistant", name
         runs.append(("assistant", tokens[2:]))
     for role, toks in runs:

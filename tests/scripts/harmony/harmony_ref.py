@@ -332,7 +332,7 @@ def rand_tools_map(rng: random.Random, builtin: dict[str, dict]) -> dict:
     out = {}
     for _ in range(rng.randint(1, 3)):
         key = rng.choice(["functions", "functions", "alpha", "zeta", "browser", "python", "Zed", "_x"])
-        if key in ("browser", "python") and rng.random() < 0.7:
+        if key in builtin and rng.random() < 0.7:
             out[key] = builtin[key]
         else:
             name = key if rng.random() < 0.9 else rng.choice(["other", "functions"])
@@ -445,9 +445,17 @@ def builtin_namespaces() -> dict[str, dict]:
 
 
 def rand_completion_messages(rng: random.Random, first_role_assistant: bool) -> list[dict]:
-    """Messages the model (and tools) plausibly write in one or more turns."""
+    """Messages the model (and tools) plausibly write in one or more turns; now and then
+    any message at all (every role, odd headers), for header parsing."""
     out: list[dict] = []
     for i in range(rng.randint(1, 5)):
+        if rng.random() < 0.2 and not (i == 0 and first_role_assistant):
+            role = rng.choice(["user", "assistant", "system", "developer", "tool"])
+            m = rand_message(rng, role, {}, allow_errors=False)
+            if role == "tool" and "name" not in m:
+                m["name"] = "functions.f"
+            out.append(m)
+            continue
         kind = rng.choice(["analysis", "final", "preamble", "call", "call", "tool", "builtin_call"])
         if i == 0 and first_role_assistant and kind == "tool":
             kind = "analysis"
