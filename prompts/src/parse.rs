@@ -878,8 +878,9 @@ fn parse_header(text: &str, hint: RoleHint) -> ParsedHeader {
     let (channel, rest) = take_channel(text, &mut problems);
     // A second `<|channel|>` is never a recipient or a content type (the reference
     // would take it as one).
-    let (stray, words): (Vec<String>, Vec<String>) =
-        header_words(&rest).into_iter().partition(|w| w.contains(CHANNEL));
+    let (stray, words): (Vec<String>, Vec<String>) = header_words(&rest)
+        .into_iter()
+        .partition(|w| w.contains(CHANNEL));
     if !stray.is_empty() {
         problems.push(ParseErrorKind::ExtraHeaderWords(stray.join(" ")));
     }

@@ -43,7 +43,11 @@ fn our_renders(conversation: &Conversation, role: Role) -> Result<[String; 5], S
         s(render_conversation(conversation, &keep))?,
         s(render_conversation_for_training(conversation, &drop))?,
         s(render_conversation_for_training(conversation, &keep))?,
-        s(render_conversation_for_completion(conversation, role, &drop))?,
+        s(render_conversation_for_completion(
+            conversation,
+            role,
+            &drop,
+        ))?,
     ])
 }
 
@@ -52,7 +56,9 @@ fn check_render_vector(vector: &Value) {
     let expected = &vector["expected"];
     let parsed = serde_json::from_value::<Conversation>(vector["conversation"].clone());
     if let Some(error) = expected.get("error") {
-        let ours = parsed.map_err(|e| e.to_string()).and_then(|c| our_renders(&c, Role::User));
+        let ours = parsed
+            .map_err(|e| e.to_string())
+            .and_then(|c| our_renders(&c, Role::User));
         assert!(
             ours.is_err(),
             "{name}: the reference rejects this conversation ({error}) but ossa rendered it"
@@ -60,11 +66,17 @@ fn check_render_vector(vector: &Value) {
         return;
     }
     let conversation = parsed.unwrap_or_else(|e| panic!("{name}: ossa rejects the JSON: {e}"));
-    let role: Role = expected["completion_role"].as_str().unwrap().parse().unwrap();
+    let role: Role = expected["completion_role"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let [render, keep, training, training_keep, completion] = our_renders(&conversation, role)
         .unwrap_or_else(|e| panic!("{name}: the reference renders it, ossa fails: {e}"));
     let want = |key: &str, base: &str| -> String {
-        expected[key].as_str().map_or_else(|| base.to_owned(), str::to_owned)
+        expected[key]
+            .as_str()
+            .map_or_else(|| base.to_owned(), str::to_owned)
     };
     let want_render = expected["render"].as_str().unwrap().to_owned();
     assert_eq!(render, want_render, "{name}: render");
@@ -203,7 +215,8 @@ fn completions_parse_like_the_reference() {
     let mut compared = 0;
     for vector in &vectors {
         let name = vector["name"].as_str().unwrap();
-        let terminators: Vec<String> = serde_json::from_value(vector["terminators"].clone()).unwrap();
+        let terminators: Vec<String> =
+            serde_json::from_value(vector["terminators"].clone()).unwrap();
         for run in vector["runs"].as_array().unwrap() {
             let role = match run["role"].as_str().unwrap() {
                 "none" => None,
@@ -226,27 +239,38 @@ fn completions_parse_like_the_reference() {
                 .collect();
             assert_eq!(errors, Vec::<String>::new(), "{name} role {role:?}: errors");
             assert_eq!(messages, want, "{name} role {role:?}: messages");
-            assert_eq!(ours_terminators, terminators, "{name} role {role:?}: terminators");
+            assert_eq!(
+                ours_terminators, terminators,
+                "{name} role {role:?}: terminators"
+            );
 
             // The text form gives the same result unless content spells a special token.
             let text: String = pieces
                 .iter()
                 .map(|p| match p[0].as_str().unwrap() {
-                    "B" => String::from_utf8_lossy(&decode_hex(p[1].as_str().unwrap())).into_owned(),
+                    "B" => {
+                        String::from_utf8_lossy(&decode_hex(p[1].as_str().unwrap())).into_owned()
+                    }
                     _ => p[1].as_str().unwrap().to_owned(),
                 })
                 .collect();
             // Literal special-token text in content spans several text tokens.
-            let has_literal_in_content = pieces
-                .split(|p| p[0] == "S")
-                .any(|run| run.iter().map(|p| p[1].as_str().unwrap()).collect::<String>().contains("<|"));
+            let has_literal_in_content = pieces.split(|p| p[0] == "S").any(|run| {
+                run.iter()
+                    .map(|p| p[1].as_str().unwrap())
+                    .collect::<String>()
+                    .contains("<|")
+            });
             let has_split_utf8 = pieces.iter().any(|p| p[0] == "B");
             if !has_literal_in_content && !has_split_utf8 {
                 let items = parse_completion_text(&text, role, ParseOptions::strict())
                     .unwrap_or_else(|e| panic!("{name}: text form: {e}"));
                 let (text_messages, text_terminators, _) = split_items(&items);
                 assert_eq!(text_messages, want, "{name} role {role:?}: text form");
-                assert_eq!(text_terminators, terminators, "{name}: text form terminators");
+                assert_eq!(
+                    text_terminators, terminators,
+                    "{name}: text form terminators"
+                );
             }
         }
     }
