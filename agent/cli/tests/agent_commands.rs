@@ -37,9 +37,15 @@ impl Scene {
     }
 
     fn ossa(&self, args: &[&str]) -> Output {
+        // Data (sessions, history) per test; the compiled-tool cache shared by all tests.
         Command::new(OSSA)
             .args(args)
-            .env("OSSA_HOME", self.path("home"))
+            .env_remove("OSSA_HOME")
+            .env("XDG_DATA_HOME", self.path("home"))
+            .env(
+                "XDG_CACHE_HOME",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("ossa-cache"),
+            )
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .output()
@@ -217,8 +223,8 @@ fn json_stream_has_thread_turn_and_item_events() {
         .iter()
         .find(|e| e["item"]["type"] == "agent_message" && e["item"]["channel"] == "final");
     assert!(answer.is_some_and(|e| e["item"]["text"].as_str().unwrap().starts_with("Fixed")));
-    // The default transcript went to $OSSA_HOME/sessions/.
-    let sessions: Vec<_> = std::fs::read_dir(scene.path("home/sessions"))
+    // The default transcript went to the data directory's sessions/.
+    let sessions: Vec<_> = std::fs::read_dir(scene.path("home/ossa/sessions"))
         .unwrap()
         .collect();
     assert_eq!(sessions.len(), 1);

@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 const OSSA: &str = env!("CARGO_BIN_EXE_ossa");
 const TASK: &str = "The test `adds` in this crate fails. Find the bug and fix it.";
 
+/// The compiled-tool cache, shared by all tests.
+fn shared_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("ossa-cache")
+}
+
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
 }
@@ -91,8 +96,9 @@ fn chat_in_a_terminal() {
     let home = dir.path().join("home");
     let cassette = fixtures().join("cassettes/fix_add.jsonl");
     let command = format!(
-        "env OSSA_HOME={} TERM=xterm {OSSA} chat --replay {} --workspace {} --confirm apply_patch; echo EXITED $?; sleep 60",
+        "env -u OSSA_HOME XDG_DATA_HOME={} XDG_CACHE_HOME={} TERM=xterm {OSSA} chat --replay {} --workspace {} --confirm apply_patch; echo EXITED $?; sleep 60",
         home.display(),
+        shared_cache().display(),
         cassette.display(),
         work.display()
     );
@@ -161,7 +167,7 @@ fn chat_in_a_terminal() {
         copy.contains("\"text\":\"first line \\nsecond line\""),
         "multi-line input joined: {copy}"
     );
-    let history = std::fs::read_to_string(home.join("history.txt")).unwrap();
+    let history = std::fs::read_to_string(home.join("ossa/history.txt")).unwrap();
     assert!(history.contains("/reasoning high"), "{history}");
 }
 
@@ -178,7 +184,9 @@ fn a_transcript_survives_kill_9_mid_turn() {
         .arg(&work)
         .arg("--transcript")
         .arg(&transcript)
-        .env("OSSA_HOME", dir.path().join("home"))
+        .env_remove("OSSA_HOME")
+        .env("XDG_DATA_HOME", dir.path().join("home"))
+        .env("XDG_CACHE_HOME", shared_cache())
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

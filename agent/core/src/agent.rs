@@ -474,7 +474,6 @@ impl Agent {
             result
         };
         let prompt_tokens = prompt.len();
-        self.previous_prompt = prompt;
         let generation = match generated {
             Ok(generation) => generation,
             Err(err) => {
@@ -495,6 +494,8 @@ impl Agent {
             decode_ms: generation.timings.decode.as_secs_f64() * 1000.0,
         };
         state.usage.add(&usage);
+        // Prompts are recorded relative to the last recorded one, so only now.
+        self.previous_prompt = prompt;
         let text = literal_text(self.backend.tokenizer(), &generation.tokens);
         self.emit(&Event::Completion(Completion {
             turn,

@@ -1,3 +1,38 @@
 //! Model backends for ossa: turn rendered harmony pieces into token ids and generate
 //! from them, in-process through llama.cpp or remotely over HTTP.
+//!
+//! * [`Tokenizer`] and [`encode_rendered`]: renderer pieces → ids, injection-proof;
+//!   [`O200kHarmony`] is gpt-oss's vocabulary without a model file, [`LlamaTokenizer`] is
+//!   the vocabulary of a loaded GGUF.
+//! * [`Backend`]: generate from ids with streaming, cancellation, stop reasons, prefix-reuse
+//!   accounting and timings. Implemented by [`LlamaCppBackend`] (llama.cpp in-process, KV
+//!   prefix reuse across calls) and [`HttpBackend`] (llama-server `/completion`, or an
+//!   OpenAI-compatible `/v1/completions` such as vLLM).
+//! * [`gguf`]: reads and checks a GGUF's metadata in Rust before llama.cpp sees the file.
 #![deny(missing_docs)]
+
+mod backend;
+mod error;
+pub mod gguf;
+mod http;
+mod llama;
+mod o200k;
+mod tokenizer;
+
+pub use backend::{
+    stop_reason_for, Backend, BackendInfo, BackendKind, CancellationToken, GenerateRequest,
+    Generation, SamplerSettings, StopReason, Timings,
+};
+pub use error::ModelError;
+pub use http::{HttpApi, HttpBackend, HttpOptions};
+pub use llama::{
+    default_context_size, default_threads, shared_backend, FlashAttention, GpuLayers,
+    LlamaCppBackend, LlamaOptions, LlamaTokenizer, PrefillStats,
+};
+pub use o200k::{O200kHarmony, O200K_HARMONY_VOCAB_SIZE};
+pub use tokenizer::{
+    decode_to_text, encode_pieces, encode_rendered, Decoded, TokenId, Tokenizer, Utf8Stream,
+};
+
+/// The llama.cpp bindings this crate is built on, for benchmarks that drive them directly.
+pub use llama_cpp_2;

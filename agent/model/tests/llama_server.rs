@@ -1,0 +1,102 @@
+//! The HTTP backend against a real llama-server (built from the llama-cpp-python 0.3.36
+//! sdist by scripts/llama-server.sh; path in OSSA_LLAMA_SERVER) serving the tiny model with
+//! the o200k_harmony vocabulary. Without OSSA_LLAMA_SERVER the test says loudly that it did
+//! not run; with OSSA_REQUIRE_LLAMA_SERVER=1 (CI) that is a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+#[path = "common/server.rs"]
+mod server;
+
+use std::time::Duration;
+
+use ossa_model::{
+    Backend, BackendKind, GenerateRequest, HttpApi, HttpBackend, HttpOptions, SamplerSettings,
+    StopReason, Tokenizer, encode_rendered,
+};
+use ossa_prompts::{Rendered, SpecialToken};
+
+fn prompt(tokenizer: &dyn Tokenizer, user_text: &str) -> Vec<u32> {
+    let mut r = Rendered::new();
+    r.push_special(SpecialToken::Start);
+    r.push_text("user");
+    r.push_special(SpecialToken::Message);
+    r.push_text(user_text);
+    r.push_special(SpecialToken::End);
+    r.push_special(SpecialToken::Start);
+    r.push_text("assistant");
+    encode_rendered(tokenizer, &r)
+}
+
+#[test]
+fn http_backend_drives_a_real_llama_server() {
+    let Some(binary) = server::llama_server_binary("llama_server test") else {
+        return;
+    };
+    let server = server::Server::start(&binary, &common::o200k_model_path(), 2048, 1);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        // Native /completion.
+        let native = HttpBackend::connect(&server.url, HttpOptions::default()).await.unwrap();
+        assert_eq!(native.api(), HttpApi::LlamaServer);
+        let info = native.info();
+        assert_eq!(info.kind, BackendKind::LlamaServer);
+        assert_eq!(info.context_size, 2048);
+        let tok = native.tokenizer();
+        let p = prompt(tok, "What is the weather in Tokyo?");
+        let greedy = |prompt: &[u32], max| GenerateRequest {
+            sampler: SamplerSettings::greedy(),
+            max_new_tokens: max,
+            ..GenerateRequest::new(prompt)
+        };
+        let mut streamed = Vec::new();
+        let first = native.generate(&greedy(&p, 16), &mut |id| streamed.push(id)).await.unwrap();
+        assert_eq!(first.tokens, streamed);
+        assert!(!first.tokens.is_empty());
+        assert!(first.tokens.len() <= 16);
+        if first.stop == StopReason::Length {
+            assert_eq!(first.tokens.len(), 16);
+        }
+        assert_eq!(first.prompt_prefilled as usize + first.prompt_reused as usize, p.len());
+
+        // Same model in-process, same greedy prompt: the same tokens.
+        let local = common::o200k_backend();
+        local.reset_cache().unwrap();
+        let mine = local.generate(&greedy(&p, 16), &mut |_| {}).await.unwrap();
+        assert_eq!(mine.tokens, first.tokens, "llama-server and ossa disagree on greedy tokens");
+
+        // The server's prompt cache: extend the conversation, only the new part is prefilled.
+        let mut next = p.clone();
+        next.extend(&first.tokens);
+        next.extend(prompt(tok, "And tomorrow?"));
+        let second = native.generate(&greedy(&next, 8), &mut |_| {}).await.unwrap();
+        assert!(second.prompt_reused as usize >= p.len(), "reused {}", second.prompt_reused);
+        assert!(second.prompt_prefilled as usize <= next.len() - p.len() + 1);
+
+        // Cancellation mid-stream.
+        let long = GenerateRequest {
+            sampler: SamplerSettings { temperature: 0.7, seed: Some(5), ..Default::default() },
+            max_new_tokens: 1500,
+            ..GenerateRequest::new(&p)
+        };
+        let cancel = long.cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            cancel.cancel();
+        });
+        let g = native.generate(&long, &mut |_| {}).await.unwrap();
+        assert!(matches!(g.stop, StopReason::Cancelled | StopReason::Return | StopReason::Call | StopReason::EndOfText), "{:?}", g.stop);
+
+        // OpenAI-compatible /v1/completions on the same server.
+        let openai = HttpBackend::connect(&format!("{}/v1", server.url), HttpOptions::default()).await.unwrap();
+        assert_eq!(openai.api(), HttpApi::OpenAiCompletions);
+        assert_eq!(openai.info().kind, BackendKind::OpenAiCompletions);
+        let mut streamed = Vec::new();
+        let via_openai = openai.generate(&greedy(&p, 16), &mut |id| streamed.push(id)).await.unwrap();
+        assert_eq!(via_openai.tokens, streamed);
+        assert_eq!(via_openai.stop, first.stop);
+        let text = |ids: &[u32]| ossa_model::decode_to_text(tok, ids).unwrap();
+        assert_eq!(text(&via_openai.tokens), text(&first.tokens));
+    });
+    drop(server);
+}
