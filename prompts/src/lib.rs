@@ -11,6 +11,38 @@
 //! - [`StreamParser`] follows openai-harmony's parser on well-formed completions and
 //!   recovers from the ways real gpt-oss output deviates, never dropping text.
 //! - The types read and write openai-harmony's JSON.
+//!
+//! ```
+//! use ossa_prompts::{
+//!     Conversation, FinishReason, Message, ParseOptions, RenderOptions, Role, SpecialToken,
+//!     StreamParser, SystemContent, Terminator, render_conversation_for_completion,
+//! };
+//!
+//! let conversation = Conversation::from_messages([
+//!     Message::from_role_and_content(Role::System, SystemContent::new()),
+//!     Message::from_role_and_content(Role::User, "What is 2 + 2?"),
+//! ]);
+//! let prompt = render_conversation_for_completion(
+//!     &conversation,
+//!     Role::Assistant,
+//!     &RenderOptions::default(),
+//! )?;
+//! assert!(prompt.to_literal_string().ends_with("<|start|>user<|message|>What is 2 + 2?<|end|><|start|>assistant"));
+//!
+//! // The model's reply, token by token (a backend maps ids to specials or bytes).
+//! let mut parser = StreamParser::new(Some(Role::Assistant), ParseOptions::lenient());
+//! parser.push_special(SpecialToken::Channel)?;
+//! parser.push_text("final")?;
+//! parser.push_special(SpecialToken::Message)?;
+//! parser.push_text("4")?;
+//! parser.push_special(SpecialToken::Return)?;
+//! parser.finish(FinishReason::EndOfStream)?;
+//! let reply = parser.messages().next().expect("one message");
+//! assert_eq!(reply.message.channel.as_deref(), Some("final"));
+//! assert_eq!(reply.message.text(), "4");
+//! assert_eq!(reply.terminator, Terminator::Return);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 
 mod builtin;

@@ -312,3 +312,36 @@ fn malformed_corpus_recovers_as_promised() {
         }
     }
 }
+
+#[test]
+fn render_pieces_tokenize_to_the_reference_ids() {
+    // Each text piece is one segment the reference tokenizes on its own, so encoding the
+    // pieces one by one with o200k gives openai-harmony's exact token ids.
+    let bpe = bpe_openai::o200k_base();
+    let vectors: Vec<Value> = serde_json::from_str(&fixture("render_cases.json")).unwrap();
+    let mut checked = 0;
+    for vector in &vectors {
+        let Some(want) = vector["expected"]["render_tokens"].as_str() else {
+            continue;
+        };
+        let name = vector["name"].as_str().unwrap();
+        let want: Vec<u32> = want
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let conversation: Conversation =
+            serde_json::from_value(vector["conversation"].clone()).unwrap();
+        let rendered = render_conversation(&conversation, &RenderOptions::default()).unwrap();
+        let mut ids = Vec::new();
+        for piece in rendered.pieces() {
+            match piece {
+                ossa_prompts::Piece::Special(t) => ids.push(t.o200k_id()),
+                ossa_prompts::Piece::Text(text) => ids.extend(bpe.encode(text)),
+            }
+        }
+        assert_eq!(ids, want, "{name}: token ids");
+        checked += 1;
+    }
+    assert!(checked > 70);
+}

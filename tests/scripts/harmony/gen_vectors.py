@@ -70,7 +70,13 @@ def gen_render_cases(ref: Reference, builtin) -> None:
     for i, (name, convo) in enumerate(cases.RENDER_CASES):
         convo = resolve_builtins(convo, builtin)
         convo_json = json.dumps(convo, ensure_ascii=False)
-        vectors.append({"name": name, "conversation": convo, "expected": render_all(ref, convo_json, "assistant" if i % 2 else "user")})
+        expected = render_all(ref, convo_json, "assistant" if i % 2 else "user")
+        if "error" not in expected:
+            # Token ids too: ossa's text pieces, tokenized one by one, must give these.
+            expected["render_tokens"] = " ".join(map(str, ref.inner.render_conversation(
+                conversation_json=convo_json, config={"auto_drop_analysis": True}
+            )))
+        vectors.append({"name": name, "conversation": convo, "expected": expected})
     path = FIXTURES / "render_cases.json"
     path.write_text(json.dumps(vectors, indent=1, ensure_ascii=False) + "\n")
     print(f"{path}: {len(vectors)} cases")
