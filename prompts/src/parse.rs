@@ -722,7 +722,8 @@ impl StreamParser {
     /// In strict mode, errors recorded by this push are returned instead (the first
     /// one); recovered messages stay.
     fn strict_check(&mut self, first_new: usize) -> Result<(), ParseError> {
-        if !self.options.strict {
+        let new_items = self.items.get(first_new..).unwrap_or_default();
+        if !self.options.strict || !new_items.iter().any(|i| i.as_error().is_some()) {
             return Ok(());
         }
         let mut first_error = None;
