@@ -996,3 +996,148 @@ pub fn parse_completion_text(
     parser.finish(FinishReason::EndOfStream)?;
     Ok(parser.into_items())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn header(text: &str, hint: RoleHint) -> (Header, Vec<ParseErrorKind>) {
+        let parsed = parse_header(text, hint);
+        (parsed.header, parsed.problems)
+    }
+
+    fn fields(h: &Header) -> (Role, Option<&str>, Option<&str>, Option<&str>, Option<&str>) {
+        (
+            h.author.role,
+            h.author.name.as_deref(),
+            h.channel.as_deref(),
+            h.recipient.as_deref(),
+            h.content_type.as_deref(),
+        )
+    }
+
+    #[test]
+    fn header_table_from_the_research_notes() {
+        let a = RoleHint::Implied(Role::Assistant);
+        let n = RoleHint::None;
+        let cases: [(
+            &str,
+            RoleHint,
+            (Role, Option<&str>, Option<&str>, Option<&str>, Option<&str>),
+        ); 9] = [
+            (
+                "<|channel|>commentary to=functions.f <|constrain|>json",
+                a,
+                (
+                    Role::Assistant,
+                    None,
+                    Some("commentary"),
+                    Some("functions.f"),
+                    Some("<|constrain|>json"),
+                ),
+            ),
+            (
+                "<|channel|>commentary to=functions.f<|constrain|>json",
+                a,
+                (
+                    Role::Assistant,
+                    None,
+                    Some("commentary"),
+                    Some("functions.f"),
+                    Some("<|constrain|>json"),
+                ),
+            ),
+            (
+                "assistant to=functions.f<|channel|>commentary json",
+                n,
+                (
+                    Role::Assistant,
+                    None,
+                    Some("commentary"),
+                    Some("functions.f"),
+                    Some("json"),
+                ),
+            ),
+            (
+                "assistant to=functions.f <|constrain|>json<|channel|>commentary",
+                n,
+                (
+                    Role::Assistant,
+                    None,
+                    Some("commentary"),
+                    Some("functions.f"),
+                    Some("<|constrain|>json"),
+                ),
+            ),
+            (
+                "<|channel|>commentary functions.f",
+                a,
+                (
+                    Role::Assistant,
+                    None,
+                    Some("commentary"),
+                    Some("functions.f"),
+                    None,
+                ),
+            ),
+            (
+                "functions.f to=assistant<|channel|>commentary",
+                n,
+                (
+                    Role::Tool,
+                    Some("functions.f"),
+                    Some("commentary"),
+                    Some("assistant"),
+                    None,
+                ),
+            ),
+            (
+                "<|channel|>final <|constrain|>json",
+                a,
+                (
+                    Role::Assistant,
+                    None,
+                    Some("final"),
+                    None,
+                    Some("<|constrain|>json"),
+                ),
+            ),
+            (
+                "<|channel|>final json",
+                a,
+                (Role::Assistant, None, Some("final"), Some("json"), None),
+            ),
+            (
+                "<|channel|>commentaryto=functions.f",
+                a,
+                (
+                    Role::Assistant,
+                    None,
+                    Some("commentaryto=functions.f"),
+                    None,
+                    None,
+                ),
+            ),
+        ];
+        for (text, hint, want) in cases {
+            let (h, problems) = header(text, hint);
+            assert_eq!(fields(&h), want, "{text}");
+            assert!(problems.is_empty(), "{text}: {problems:?}");
+        }
+        let (_, problems) = header(
+            "assistant to=functions.f<|channel|>commentary to=functions.f json",
+            n,
+        );
+        assert_eq!(
+            problems,
+            vec![ParseErrorKind::ExtraHeaderWords(
+                "to=functions.f".to_owned()
+            )]
+        );
+        let (_, problems) = header("<|channel|>", a);
+        assert_eq!(problems, vec![ParseErrorKind::EmptyChannel]);
+        let (_, problems) = header("", n);
+        assert_eq!(problems, vec![ParseErrorKind::UnknownRole(String::new())]);
+    }
+}
