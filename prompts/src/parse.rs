@@ -1007,7 +1007,16 @@ mod tests {
         (parsed.header, parsed.problems)
     }
 
-    fn fields(h: &Header) -> (Role, Option<&str>, Option<&str>, Option<&str>, Option<&str>) {
+    /// Role, name, channel, recipient, content type.
+    type Fields<'a> = (
+        Role,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+
+    fn fields(h: &Header) -> Fields<'_> {
         (
             h.author.role,
             h.author.name.as_deref(),
@@ -1021,11 +1030,7 @@ mod tests {
     fn header_table_from_the_research_notes() {
         let a = RoleHint::Implied(Role::Assistant);
         let n = RoleHint::None;
-        let cases: [(
-            &str,
-            RoleHint,
-            (Role, Option<&str>, Option<&str>, Option<&str>, Option<&str>),
-        ); 9] = [
+        let cases: [(&str, RoleHint, Fields<'_>); 9] = [
             (
                 "<|channel|>commentary to=functions.f <|constrain|>json",
                 a,
