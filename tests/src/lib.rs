@@ -5,10 +5,13 @@
 //! happens with the real sandboxed tools on a temporary copy of the workspace; the test
 //! then asserts on the answer, the tool calls and the files.
 //!
-//! ```ignore
-//! let run = CassetteRun::new("fix_add", "calc").await?;
-//! assert_eq!(run.answer(), Some("Fixed `add` …"));
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! let run = ossa_tests::CassetteRun::new("fix_add", "calc").await?;
+//! assert_eq!(run.tool_calls(), ["grep", "read_file", "apply_patch"]);
 //! assert!(run.file("src/lib.rs").contains("a + b"));
+//! # Ok(())
+//! # }
 //! ```
 #![deny(missing_docs)]
 

@@ -124,7 +124,8 @@ fn chat_in_a_terminal() {
     // Ctrl-C at the prompt clears the line and keeps the session.
     tmux.keys(&["half typed", "C-c"]);
     tmux.keys(&["/reasoning high", "Enter"]);
-    tmux.wait_screen("reasoning: high");
+    // Each wait also waits for the next prompt, so no keys are typed between prompts.
+    tmux.wait_screen("reasoning: high (from the next message)\nossa>");
 
     tmux.keys(&[TASK, "Enter"]);
     let screen = tmux.wait_screen("[a]lways for apply_patch");
@@ -141,7 +142,8 @@ fn chat_in_a_terminal() {
         "not yet approved"
     );
     tmux.keys(&["y", "Enter"]);
-    let screen = tmux.wait_screen("Fixed `add` in src/lib.rs");
+    let screen = tmux.wait_screen("reused)\nossa>");
+    assert!(screen.contains("Fixed `add` in src/lib.rs"), "{screen}");
     assert!(screen.contains("✓ apply_patch"), "{screen}");
     assert!(
         std::fs::read_to_string(work.join("src/lib.rs"))
@@ -152,13 +154,15 @@ fn chat_in_a_terminal() {
     // Multi-line input; the cassette is used up, so the turn fails and the REPL stays.
     tmux.keys(&["first line \\", "Enter"]);
     tmux.keys(&["second line", "Enter"]);
-    tmux.wait_screen("no completion left");
+    let screen = tmux.wait_screen("the model backend failed\nossa>");
+    assert!(screen.contains("no completion left"), "{screen}");
     tmux.keys(&[
         "/save ",
         &dir.path().join("copy.jsonl").display().to_string(),
         "Enter",
     ]);
     tmux.wait_screen("saved the transcript");
+    tmux.wait_screen("jsonl\nossa>");
     tmux.keys(&["/exit", "Enter"]);
     tmux.wait_screen("EXITED");
 

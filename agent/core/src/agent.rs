@@ -710,7 +710,7 @@ impl Agent {
             channel: call.channel.clone(),
         }))?;
 
-        let started = Instant::now();
+        let mut started = Instant::now();
         let (status, kind, output, detail) = match self.check_call(&recipient, &name, &arguments) {
             Err((kind, message)) => {
                 self.emit(&Event::Notice(Notice {
@@ -739,6 +739,8 @@ impl Agent {
                         None,
                     )
                 } else {
+                    // Time the tool, not the user's answer.
+                    started = Instant::now();
                     match self.tools.call(&name, &args).await {
                         ToolOutcome::Output(output) => (ToolStatus::Ok, None, output, None),
                         ToolOutcome::Failed {

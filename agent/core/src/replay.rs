@@ -11,7 +11,6 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use ossa_model::{
     Backend, BackendInfo, BackendKind, Decoded, GenerateRequest, Generation, ModelError,
@@ -244,7 +243,6 @@ impl Backend for ReplayBackend {
         request: &GenerateRequest<'_>,
         on_token: &mut (dyn FnMut(TokenId) + Send),
     ) -> Result<Generation, ModelError> {
-        let started = Instant::now();
         let prompt = request.prompt;
         let index = self.report.lock().map(|r| r.used).unwrap_or_default() + 1;
         let fail = |detail: String| ModelError::Protocol {
@@ -277,7 +275,6 @@ impl Backend for ReplayBackend {
         let reused = common_prefix_len(&state.cached_prompt, prompt);
         state.cached_prompt = prompt.to_vec();
         drop(state);
-        let prefill = started.elapsed();
         let mut generated = Vec::with_capacity(tokens.len());
         for id in tokens {
             if request.cancel.is_cancelled() {
@@ -292,10 +289,8 @@ impl Backend for ReplayBackend {
             stop,
             prompt_reused: reused as u32,
             prompt_prefilled: (prompt.len() - reused) as u32,
-            timings: Timings {
-                prefill,
-                decode: started.elapsed().saturating_sub(prefill),
-            },
+            // A replay has no model time to report.
+            timings: Timings::default(),
         })
     }
 }

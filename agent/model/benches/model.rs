@@ -32,7 +32,10 @@ use ossa_prompts::{Rendered, SpecialToken};
 use ossa_tiny_gguf::Spec;
 
 fn env_u32(name: &str, default: u32) -> u32 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -54,7 +57,9 @@ fn main() {
         progress: false,
         ..LlamaOptions::default()
     };
-    println!("ossa-model benchmarks: {threads} thread(s), {n_tokens} tokens per decode run, {runs} runs");
+    println!(
+        "ossa-model benchmarks: {threads} thread(s), {n_tokens} tokens per decode run, {runs} runs"
+    );
     println!("cpu: {}", cpu_name());
 
     let tiny_backend = LlamaCppBackend::load(&tiny, &options).unwrap();
@@ -76,12 +81,20 @@ fn main() {
             count = tok.encode_text(&b64).len();
             times.push(start.elapsed().as_secs_f64() * 1000.0);
         }
-        println!("{name:32} {count:>7} tokens  median {:8.1} ms", median(times));
+        println!(
+            "{name:32} {count:>7} tokens  median {:8.1} ms",
+            median(times)
+        );
     }
 
-    println!("\n## 2. Decode tokens/s: ossa backend vs bare llama-cpp-2 loop (same model, threads, context)");
+    println!(
+        "\n## 2. Decode tokens/s: ossa backend vs bare llama-cpp-2 loop (same model, threads, context)"
+    );
     let mut llama_bench_rows = Vec::new();
-    for (name, backend, path) in [("tiny (472 tokens)", &tiny_backend, &tiny), ("o200k (201,088 tokens)", &o200k_backend, &o200k)] {
+    for (name, backend, path) in [
+        ("tiny (472 tokens)", &tiny_backend, &tiny),
+        ("o200k (201,088 tokens)", &o200k_backend, &o200k),
+    ] {
         let prompt = find_long_greedy_prompt(backend, n_tokens);
         let mut ossa = Vec::new();
         let mut bare = Vec::new();
@@ -90,7 +103,13 @@ fn main() {
             let (tps, n) = ossa_decode(backend, &prompt, n_tokens);
             ossa.push(tps);
             produced = n;
-            bare.push(bare_decode(backend, &prompt, n_tokens, threads, &tiny_stop_ids(backend)));
+            bare.push(bare_decode(
+                backend,
+                &prompt,
+                n_tokens,
+                threads,
+                &tiny_stop_ids(backend),
+            ));
         }
         let (o, b) = (median(ossa), median(bare));
         println!(
@@ -103,10 +122,15 @@ fn main() {
         }
     }
     if llama_bench_rows.is_empty() {
-        println!("llama-bench: not run (set OSSA_LLAMA_BENCH or OSSA_LLAMA_SERVER; see scripts/llama-server.sh)");
+        println!(
+            "llama-bench: not run (set OSSA_LLAMA_BENCH or OSSA_LLAMA_SERVER; see scripts/llama-server.sh)"
+        );
     }
     for (name, o, tps) in llama_bench_rows {
-        println!("{name:24} llama-bench tg{n_tokens} {tps:8.1} tok/s   ossa/llama-bench {:.3}", o / tps);
+        println!(
+            "{name:24} llama-bench tg{n_tokens} {tps:8.1} tok/s   ossa/llama-bench {:.3}",
+            o / tps
+        );
     }
 
     println!("\n## 3. 10-step scripted tool loop: prompt tokens prefilled per step");
@@ -119,8 +143,14 @@ fn main() {
     match server::llama_server_binary("tool loop against llama-server") {
         Some(binary) => {
             let srv = server::Server::start(&binary, &o200k, 4096, threads);
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-            let http = rt.block_on(HttpBackend::connect(&srv.url, HttpOptions::default())).unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            let http = rt
+                .block_on(HttpBackend::connect(&srv.url, HttpOptions::default()))
+                .unwrap();
             let steps = tool_loop(&rt, &http, || {});
             print_loop("o200k, llama-server /completion", &steps);
         }
@@ -131,7 +161,11 @@ fn main() {
 fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -161,7 +195,10 @@ fn user_prompt(tok: &dyn Tokenizer, text: &str) -> Vec<TokenId> {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// A prompt whose greedy continuation runs `n` tokens without a stop token, so both decode
@@ -169,13 +206,18 @@ fn runtime() -> tokio::runtime::Runtime {
 fn find_long_greedy_prompt(backend: &LlamaCppBackend, n: u32) -> Vec<TokenId> {
     let rt = runtime();
     for i in 0..200 {
-        let prompt = user_prompt(backend.tokenizer(), &format!("Write a long story, number {i}."));
+        let prompt = user_prompt(
+            backend.tokenizer(),
+            &format!("Write a long story, number {i}."),
+        );
         let request = GenerateRequest {
             sampler: SamplerSettings::greedy(),
             max_new_tokens: n,
             ..GenerateRequest::new(&prompt)
         };
-        let g = rt.block_on(backend.generate(&request, &mut |_| {})).unwrap();
+        let g = rt
+            .block_on(backend.generate(&request, &mut |_| {}))
+            .unwrap();
         if g.stop == StopReason::Length {
             return prompt;
         }
@@ -193,7 +235,9 @@ fn ossa_decode(backend: &LlamaCppBackend, prompt: &[TokenId], n: u32) -> (f64, u
     };
     let mut streamed = 0usize;
     let start = Instant::now();
-    let g = rt.block_on(backend.generate(&request, &mut |_| streamed += 1)).unwrap();
+    let g = rt
+        .block_on(backend.generate(&request, &mut |_| streamed += 1))
+        .unwrap();
     let wall = start.elapsed();
     assert_eq!(streamed, g.tokens.len());
     // Caller-side time after the prefill: includes the worker hand-off and the callback.
@@ -214,7 +258,13 @@ fn tiny_stop_ids(backend: &LlamaCppBackend) -> Stops {
 
 /// The same work with llama-cpp-2 directly: prefill, then greedy sample + decode one token
 /// at a time, stopping on the same stop tokens.
-fn bare_decode(backend: &LlamaCppBackend, prompt: &[TokenId], n: u32, threads: u32, stops: &Stops) -> f64 {
+fn bare_decode(
+    backend: &LlamaCppBackend,
+    prompt: &[TokenId],
+    n: u32,
+    threads: u32,
+    stops: &Stops,
+) -> f64 {
     let model = backend.llama_model();
     let llama = ossa_model::shared_backend().unwrap();
     let params = LlamaContextParams::default()
@@ -227,7 +277,9 @@ fn bare_decode(backend: &LlamaCppBackend, prompt: &[TokenId], n: u32, threads: u
     let mut ctx = model.new_context(llama, params).unwrap();
     let mut batch = LlamaBatch::new(2048, 1);
     for (i, t) in prompt.iter().enumerate() {
-        batch.add(LlamaToken(*t as i32), i as i32, &[0], i + 1 == prompt.len()).unwrap();
+        batch
+            .add(LlamaToken(*t as i32), i as i32, &[0], i + 1 == prompt.len())
+            .unwrap();
     }
     ctx.decode(&mut batch).unwrap();
     let mut sampler = LlamaSampler::greedy();
@@ -259,7 +311,18 @@ fn llama_bench(model: &Path, threads: u32, n: u32) -> Option<f64> {
     let out = std::process::Command::new(binary)
         .arg("-m")
         .arg(model)
-        .args(["-t", &threads.to_string(), "-p", "0", "-n", &n.to_string(), "-r", "3", "-o", "json"])
+        .args([
+            "-t",
+            &threads.to_string(),
+            "-p",
+            "0",
+            "-n",
+            &n.to_string(),
+            "-r",
+            "3",
+            "-o",
+            "json",
+        ])
         .output()
         .ok()?;
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
@@ -292,19 +355,29 @@ fn tool_result(tok: &dyn Tokenizer, step: usize) -> Vec<TokenId> {
     encode_rendered(tok, &r)
 }
 
-fn tool_loop(rt: &tokio::runtime::Runtime, backend: &dyn Backend, before_step: impl Fn()) -> Vec<Step> {
+fn tool_loop(
+    rt: &tokio::runtime::Runtime,
+    backend: &dyn Backend,
+    before_step: impl Fn(),
+) -> Vec<Step> {
     let tok = backend.tokenizer();
-    let task = "You are in a Rust repository. Run the tests, read the failures, fix the bug. ".repeat(20);
+    let task =
+        "You are in a Rust repository. Run the tests, read the failures, fix the bug. ".repeat(20);
     let mut conversation = user_prompt(tok, &task);
     let mut steps = Vec::new();
     for step in 0..10 {
         before_step();
         let request = GenerateRequest {
-            sampler: SamplerSettings { seed: Some(step as u32), ..SamplerSettings::default() },
+            sampler: SamplerSettings {
+                seed: Some(step as u32),
+                ..SamplerSettings::default()
+            },
             max_new_tokens: 24,
             ..GenerateRequest::new(&conversation)
         };
-        let g = rt.block_on(backend.generate(&request, &mut |_| {})).unwrap();
+        let g = rt
+            .block_on(backend.generate(&request, &mut |_| {}))
+            .unwrap();
         steps.push(Step {
             prompt: conversation.len(),
             prefilled: g.prompt_prefilled,

@@ -39,17 +39,25 @@ fn main() {
         .iter()
         .map(|d| format!("{} ({:?}): {}", d.name, d.device_type, d.description))
         .collect();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut runs = Vec::new();
     for i in 0..4 {
-        let prompt = user_prompt(backend.tokenizer(), &format!("Write a long story, number {i}."));
+        let prompt = user_prompt(
+            backend.tokenizer(),
+            &format!("Write a long story, number {i}."),
+        );
         backend.reset_cache().unwrap();
         let request = GenerateRequest {
             sampler: SamplerSettings::greedy(),
             max_new_tokens: tokens,
             ..GenerateRequest::new(&prompt)
         };
-        let g = rt.block_on(backend.generate(&request, &mut |_| {})).unwrap();
+        let g = rt
+            .block_on(backend.generate(&request, &mut |_| {}))
+            .unwrap();
         runs.push(serde_json::json!({
             "prompt_tokens": prompt.len(),
             "tokens": g.tokens,

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 pub use tokio_util::sync::CancellationToken;
 
-use crate::tokenizer::{TokenId, Tokenizer};
 use crate::ModelError;
+use crate::tokenizer::{TokenId, Tokenizer};
 
 /// Sampling settings. The defaults are OpenAI's recommendation for gpt-oss: temperature 1.0,
 /// top_p 1.0 (no nucleus cut), no min_p.

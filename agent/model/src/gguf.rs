@@ -129,7 +129,8 @@ impl<R: Read> Reader<R> {
             .read_exact(&mut buf)
             .map_err(|e| format!("header ends early at byte {} ({e})", self.pos))?;
         self.pos += len;
-        String::from_utf8(buf).map_err(|_| format!("a string before byte {} is not UTF-8", self.pos))
+        String::from_utf8(buf)
+            .map_err(|_| format!("a string before byte {} is not UTF-8", self.pos))
     }
     fn skip(&mut self, n: u64) -> Result<(), String> {
         let copied = std::io::copy(&mut (&mut self.inner).take(n), &mut std::io::sink())
@@ -239,12 +240,16 @@ fn parse<R: Read>(r: &mut Reader<R>, file_size: u64) -> Result<GgufHeader, Strin
     }
     let version = r.u32()?;
     if !(2..=3).contains(&version) {
-        return Err(format!("GGUF version {version} is not supported (2 or 3 are)"));
+        return Err(format!(
+            "GGUF version {version} is not supported (2 or 3 are)"
+        ));
     }
     let n_tensors = r.u64()?;
     let n_kv = r.u64()?;
     if n_tensors > MAX_ENTRIES || n_kv > MAX_ENTRIES {
-        return Err(format!("implausible counts: {n_tensors} tensors, {n_kv} metadata keys"));
+        return Err(format!(
+            "implausible counts: {n_tensors} tensors, {n_kv} metadata keys"
+        ));
     }
     let mut metadata = BTreeMap::new();
     for _ in 0..n_kv {
@@ -317,7 +322,10 @@ fn tensor_bytes(ty: u32, dims: &[u64]) -> Result<u64, String> {
     }
     let block = block as u64;
     if !dims[0].is_multiple_of(block) {
-        return Err(format!("row length {} is not a multiple of the block size {block}", dims[0]));
+        return Err(format!(
+            "row length {} is not a multiple of the block size {block}",
+            dims[0]
+        ));
     }
     let mut n: u64 = 1;
     for d in dims {
@@ -337,11 +345,15 @@ fn check_tensor_data(header: &GgufHeader, alignment: u64) -> Result<(), String> 
         if seen.insert(t.name.as_str(), ()).is_some() {
             return Err(format!("tensor '{}' appears twice", t.name));
         }
-        let bytes = tensor_bytes(t.ggml_type, &t.dims).map_err(|e| format!("tensor '{}': {e}", t.name))?;
+        let bytes =
+            tensor_bytes(t.ggml_type, &t.dims).map_err(|e| format!("tensor '{}': {e}", t.name))?;
         if !t.offset.is_multiple_of(alignment) {
-            return Err(format!("tensor '{}' is not aligned to {alignment} bytes", t.name));
+            return Err(format!(
+                "tensor '{}' is not aligned to {alignment} bytes",
+                t.name
+            ));
         }
-        let end = t.offset.checked_add(bytes).unwrap_or(u64::MAX);
+        let end = t.offset.saturating_add(bytes);
         if end > data_len {
             return Err(format!(
                 "tensor '{}' needs bytes up to {} of the data section but the file holds {data_len}: \
@@ -529,7 +541,9 @@ fn check_gpt_oss(h: &GgufHeader, path: &Path) -> Result<GptOssSummary, String> {
     let n_head = m
         .u32_or_array(&a("attention.head_count"))?
         .ok_or("required metadata key 'gpt-oss.attention.head_count' is missing")?;
-    let n_head_kv = m.u32_or_array(&a("attention.head_count_kv"))?.unwrap_or(n_head);
+    let n_head_kv = m
+        .u32_or_array(&a("attention.head_count_kv"))?
+        .unwrap_or(n_head);
     m.f32(&a("attention.layer_norm_rms_epsilon"))?;
     let n_swa = m.u32(&a("attention.sliding_window"))?;
     let n_ff_exp = m
@@ -556,7 +570,9 @@ fn check_gpt_oss(h: &GgufHeader, path: &Path) -> Result<GptOssSummary, String> {
         ));
     }
     if n_expert == 0 || n_expert > MAX_EXPERTS {
-        return Err(format!("expert_count {n_expert} is outside 1..={MAX_EXPERTS}"));
+        return Err(format!(
+            "expert_count {n_expert} is outside 1..={MAX_EXPERTS}"
+        ));
     }
     if n_expert_used == 0 || n_expert_used > n_expert {
         return Err(format!(
@@ -597,7 +613,9 @@ fn check_gpt_oss(h: &GgufHeader, path: &Path) -> Result<GptOssSummary, String> {
         if let Some(id) = m.u32_opt(key)?
             && u64::from(id) >= n_vocab
         {
-            return Err(format!("{key} = {id} is outside the vocabulary ({n_vocab})"));
+            return Err(format!(
+                "{key} = {id} is outside the vocabulary ({n_vocab})"
+            ));
         }
     }
 
@@ -679,7 +697,12 @@ fn check_tensors(h: &GgufHeader, s: &Shape) -> Result<(), String> {
             expected.push((n("attn_qkv.bias"), vec![all], true, false));
         } else {
             for (part, width) in [("q", s.q), ("k", s.kv), ("v", s.kv)] {
-                expected.push((n(&format!("attn_{part}.weight")), vec![s.e, width], false, true));
+                expected.push((
+                    n(&format!("attn_{part}.weight")),
+                    vec![s.e, width],
+                    false,
+                    true,
+                ));
                 expected.push((n(&format!("attn_{part}.bias")), vec![width], true, false));
             }
         }

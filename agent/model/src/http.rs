@@ -20,12 +20,12 @@ use ossa_prompts::SpecialToken;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::ModelError;
 use crate::backend::{
     Backend, BackendInfo, BackendKind, GenerateRequest, Generation, StopReason, Timings,
 };
 use crate::o200k::{O200K_HARMONY_VOCAB_SIZE, O200kHarmony};
 use crate::tokenizer::{TokenId, Tokenizer};
-use crate::ModelError;
 
 /// Which protocol the server speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,7 +219,10 @@ impl HttpBackend {
                     let body = response.text().await.unwrap_or_default();
                     let mut body = body.trim().to_string();
                     if body.len() > MAX_BODY {
-                        let cut = (0..=MAX_BODY).rev().find(|i| body.is_char_boundary(*i)).unwrap_or(0);
+                        let cut = (0..=MAX_BODY)
+                            .rev()
+                            .find(|i| body.is_char_boundary(*i))
+                            .unwrap_or(0);
                         body.truncate(cut);
                         body.push('…');
                     }
@@ -263,10 +266,14 @@ impl HttpBackend {
                 "seed": seed,
             }),
             HttpApi::OpenAiCompletions => {
-                let stops: Vec<TokenId> = [SpecialToken::Return, SpecialToken::Call, SpecialToken::EndOfText]
-                    .into_iter()
-                    .map(|t| self.tokenizer.special_id(t))
-                    .collect();
+                let stops: Vec<TokenId> = [
+                    SpecialToken::Return,
+                    SpecialToken::Call,
+                    SpecialToken::EndOfText,
+                ]
+                .into_iter()
+                .map(|t| self.tokenizer.special_id(t))
+                .collect();
                 let mut body = json!({
                     "model": self.model,
                     "prompt": request.prompt,
@@ -348,7 +355,11 @@ impl Backend for HttpBackend {
         if request.prompt.is_empty() {
             return Err(ModelError::EmptyPrompt);
         }
-        if let Some(id) = request.prompt.iter().find(|id| **id >= O200K_HARMONY_VOCAB_SIZE) {
+        if let Some(id) = request
+            .prompt
+            .iter()
+            .find(|id| **id >= O200K_HARMONY_VOCAB_SIZE)
+        {
             return Err(ModelError::UnknownToken {
                 id: *id,
                 vocab_size: O200K_HARMONY_VOCAB_SIZE,
@@ -415,7 +426,12 @@ fn cancelled(request: &GenerateRequest<'_>, tokens: Vec<TokenId>, start: Instant
 }
 
 impl HttpBackend {
-    fn handle_line(&self, line: &str, url: &str, state: &mut StreamState) -> Result<(), ModelError> {
+    fn handle_line(
+        &self,
+        line: &str,
+        url: &str,
+        state: &mut StreamState,
+    ) -> Result<(), ModelError> {
         let Some(data) = line.strip_prefix("data:").map(str::trim) else {
             if let Some(err) = line.strip_prefix("error:") {
                 return Err(ModelError::Protocol {
@@ -446,9 +462,11 @@ impl HttpBackend {
             HttpApi::LlamaServer => {
                 if let Some(ids) = v["tokens"].as_array() {
                     state.got_ids = true;
-                    state
-                        .tokens
-                        .extend(ids.iter().filter_map(|id| id.as_u64()).map(|id| id as TokenId));
+                    state.tokens.extend(
+                        ids.iter()
+                            .filter_map(|id| id.as_u64())
+                            .map(|id| id as TokenId),
+                    );
                 }
                 if v["stop"].as_bool() == Some(true) {
                     state.finish = v["stop_type"].as_str().map(str::to_string);
@@ -460,7 +478,8 @@ impl HttpBackend {
                     if let Some(cached) = usage["prompt_tokens_details"]["cached_tokens"].as_u64() {
                         state.reused = state.reused.or(Some(cached as u32));
                     }
-                    if let (Some(prompt), None) = (usage["prompt_tokens"].as_u64(), state.prefilled) {
+                    if let (Some(prompt), None) = (usage["prompt_tokens"].as_u64(), state.prefilled)
+                    {
                         let reused = u64::from(state.reused.unwrap_or(0));
                         state.prefilled = Some(prompt.saturating_sub(reused) as u32);
                     }
@@ -468,9 +487,11 @@ impl HttpBackend {
                 let choice = &v["choices"][0];
                 if let Some(ids) = choice["token_ids"].as_array() {
                     state.got_ids = true;
-                    state
-                        .tokens
-                        .extend(ids.iter().filter_map(|id| id.as_u64()).map(|id| id as TokenId));
+                    state.tokens.extend(
+                        ids.iter()
+                            .filter_map(|id| id.as_u64())
+                            .map(|id| id as TokenId),
+                    );
                 } else if let Some(text) = choice["text"].as_str() {
                     state.text.push_str(text);
                 }
@@ -590,11 +611,15 @@ fn truncate(s: &str) -> String {
     if s.len() <= MAX_BODY {
         return s.to_string();
     }
-    let cut = (0..=MAX_BODY).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
+    let cut = (0..=MAX_BODY)
+        .rev()
+        .find(|i| s.is_char_boundary(*i))
+        .unwrap_or(0);
     format!("{}…", &s[..cut])
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

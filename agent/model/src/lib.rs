@@ -20,18 +20,18 @@ mod o200k;
 mod tokenizer;
 
 pub use backend::{
-    stop_reason_for, Backend, BackendInfo, BackendKind, CancellationToken, GenerateRequest,
-    Generation, SamplerSettings, StopReason, Timings,
+    Backend, BackendInfo, BackendKind, CancellationToken, GenerateRequest, Generation,
+    SamplerSettings, StopReason, Timings, stop_reason_for,
 };
 pub use error::ModelError;
 pub use http::{HttpApi, HttpBackend, HttpOptions};
 pub use llama::{
-    default_context_size, default_threads, shared_backend, FlashAttention, GpuLayers,
-    LlamaCppBackend, LlamaOptions, LlamaTokenizer, PrefillStats,
+    FlashAttention, GpuLayers, LlamaCppBackend, LlamaOptions, LlamaTokenizer, PrefillStats,
+    default_context_size, default_threads, shared_backend,
 };
-pub use o200k::{O200kHarmony, O200K_HARMONY_VOCAB_SIZE};
+pub use o200k::{O200K_HARMONY_VOCAB_SIZE, O200kHarmony};
 pub use tokenizer::{
-    decode_to_text, encode_pieces, encode_rendered, Decoded, TokenId, Tokenizer, Utf8Stream,
+    Decoded, TokenId, Tokenizer, Utf8Stream, decode_to_text, encode_pieces, encode_rendered,
 };
 
 /// The llama.cpp bindings this crate is built on, for benchmarks that drive them directly.

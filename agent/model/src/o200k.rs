@@ -6,8 +6,8 @@
 
 use ossa_prompts::SpecialToken;
 
-use crate::tokenizer::{Decoded, TokenId, Tokenizer};
 use crate::ModelError;
+use crate::tokenizer::{Decoded, TokenId, Tokenizer};
 
 /// First id after the o200k_base ranks.
 const FIRST_SPECIAL: TokenId = 199_998;
@@ -42,7 +42,9 @@ impl Tokenizer for O200kHarmony {
 
     fn decode(&self, id: TokenId) -> Result<Decoded, ModelError> {
         if id < FIRST_SPECIAL {
-            return Ok(Decoded::Bytes(O200kHarmony::bpe().bpe.token_bytes(id).to_vec()));
+            return Ok(Decoded::Bytes(
+                O200kHarmony::bpe().bpe.token_bytes(id).to_vec(),
+            ));
         }
         if id >= O200K_HARMONY_VOCAB_SIZE {
             return Err(ModelError::UnknownToken {
@@ -83,7 +85,10 @@ mod tests {
     #[test]
     fn specials_decode_to_harmony_tokens() {
         let tok = O200kHarmony::new();
-        assert_eq!(tok.decode(200_006).unwrap(), Decoded::Special(SpecialToken::Start));
+        assert_eq!(
+            tok.decode(200_006).unwrap(),
+            Decoded::Special(SpecialToken::Start)
+        );
         assert_eq!(
             tok.decode(200_004).unwrap(),
             Decoded::OtherSpecial("<|reserved_200004|>".into())

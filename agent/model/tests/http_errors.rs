@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use ossa_model::{Backend, GenerateRequest, HttpApi, HttpBackend, HttpOptions, ModelError, StopReason};
+use ossa_model::{
+    Backend, GenerateRequest, HttpApi, HttpBackend, HttpOptions, ModelError, StopReason,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -25,12 +27,18 @@ async fn fake_server(responses: Vec<String>) -> String {
     tokio::spawn(async move {
         let mut responses = responses.into_iter();
         loop {
-            let Ok((mut socket, _)) = listener.accept().await else { return };
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
             let mut buf = vec![0u8; 65536];
             let n = socket.read(&mut buf).await.unwrap_or(0);
             let request = String::from_utf8_lossy(&buf[..n]).to_string();
             let body = if request.starts_with("GET /props") {
-                http(200, "application/json", r#"{"model_path":"fake.gguf","default_generation_settings":{"n_ctx":4096}}"#)
+                http(
+                    200,
+                    "application/json",
+                    r#"{"model_path":"fake.gguf","default_generation_settings":{"n_ctx":4096}}"#,
+                )
             } else if request.starts_with("GET /v1/models") {
                 http(404, "text/plain", "no")
             } else {
@@ -65,13 +73,19 @@ async fn refused_connections_are_retried_then_reported() {
         l.local_addr().unwrap().port()
     };
     let start = Instant::now();
-    let err = HttpBackend::connect(&format!("http://127.0.0.1:{port}"), HttpOptions {
-        api: None,
-        ..fast_options()
-    })
+    let err = HttpBackend::connect(
+        &format!("http://127.0.0.1:{port}"),
+        HttpOptions {
+            api: None,
+            ..fast_options()
+        },
+    )
     .await
     .unwrap_err();
-    assert!(matches!(err, ModelError::Connect { attempts: 3, .. }), "{err}");
+    assert!(
+        matches!(err, ModelError::Connect { attempts: 3, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("is the server running?"), "{err}");
     // Two backoffs of 20 ms and 40 ms happened.
     assert!(start.elapsed() >= Duration::from_millis(60));
@@ -91,7 +105,9 @@ async fn streams_tokens_and_reads_timings() {
     assert_eq!(backend.info().context_size, 4096);
     let mut seen = Vec::new();
     let g = backend
-        .generate(&GenerateRequest::new(&[1, 2, 3, 4, 5]), &mut |id| seen.push(id))
+        .generate(&GenerateRequest::new(&[1, 2, 3, 4, 5]), &mut |id| {
+            seen.push(id)
+        })
         .await
         .unwrap();
     assert_eq!(g.tokens, vec![200005, 17196, 200002]);
@@ -103,9 +119,17 @@ async fn streams_tokens_and_reads_timings() {
 
 #[tokio::test]
 async fn http_errors_quote_the_server() {
-    let url = fake_server(vec![http(400, "application/json", r#"{"error":{"message":"prompt too long"}}"#)]).await;
+    let url = fake_server(vec![http(
+        400,
+        "application/json",
+        r#"{"error":{"message":"prompt too long"}}"#,
+    )])
+    .await;
     let backend = HttpBackend::connect(&url, fast_options()).await.unwrap();
-    let err = backend.generate(&GenerateRequest::new(&[1]), &mut |_| {}).await.unwrap_err();
+    let err = backend
+        .generate(&GenerateRequest::new(&[1]), &mut |_| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, ModelError::Http { status: 400, .. }), "{err}");
     assert!(err.to_string().contains("prompt too long"), "{err}");
 }
@@ -113,23 +137,40 @@ async fn http_errors_quote_the_server() {
 #[tokio::test]
 async fn malformed_streams_are_protocol_errors() {
     let url = fake_server(vec![
-        sse(&[r#"{"content":"x","tokens":[5],"stop":false}"#, "this is not json"]),
+        sse(&[
+            r#"{"content":"x","tokens":[5],"stop":false}"#,
+            "this is not json",
+        ]),
         sse(&[r#"{"content":"x","tokens":[5],"stop":false}"#]),
     ])
     .await;
     let backend = HttpBackend::connect(&url, fast_options()).await.unwrap();
-    let err = backend.generate(&GenerateRequest::new(&[1]), &mut |_| {}).await.unwrap_err();
+    let err = backend
+        .generate(&GenerateRequest::new(&[1]), &mut |_| {})
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("not JSON"), "{err}");
-    let err = backend.generate(&GenerateRequest::new(&[1]), &mut |_| {}).await.unwrap_err();
+    let err = backend
+        .generate(&GenerateRequest::new(&[1]), &mut |_| {})
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("without saying why"), "{err}");
 }
 
 #[tokio::test]
 async fn invalid_urls_and_ids_are_rejected() {
-    let err = HttpBackend::connect("localhost:8080", fast_options()).await.unwrap_err();
+    let err = HttpBackend::connect("localhost:8080", fast_options())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("http://"), "{err}");
     let url = fake_server(vec![]).await;
     let backend = HttpBackend::connect(&url, fast_options()).await.unwrap();
-    let err = backend.generate(&GenerateRequest::new(&[300_000]), &mut |_| {}).await.unwrap_err();
-    assert!(matches!(err, ModelError::UnknownToken { id: 300_000, .. }), "{err}");
+    let err = backend
+        .generate(&GenerateRequest::new(&[300_000]), &mut |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ModelError::UnknownToken { id: 300_000, .. }),
+        "{err}"
+    );
 }

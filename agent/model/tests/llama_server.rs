@@ -28,54 +28,83 @@ fn prompt(tokenizer: &dyn Tokenizer, user_text: &str) -> Vec<u32> {
     encode_rendered(tokenizer, &r)
 }
 
+fn greedy(prompt: &[u32], max: u32) -> GenerateRequest<'_> {
+    GenerateRequest {
+        sampler: SamplerSettings::greedy(),
+        max_new_tokens: max,
+        ..GenerateRequest::new(prompt)
+    }
+}
+
 #[test]
 fn http_backend_drives_a_real_llama_server() {
     let Some(binary) = server::llama_server_binary("llama_server test") else {
         return;
     };
     let server = server::Server::start(&binary, &common::o200k_model_path(), 2048, 1);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         // Native /completion.
-        let native = HttpBackend::connect(&server.url, HttpOptions::default()).await.unwrap();
+        let native = HttpBackend::connect(&server.url, HttpOptions::default())
+            .await
+            .unwrap();
         assert_eq!(native.api(), HttpApi::LlamaServer);
         let info = native.info();
         assert_eq!(info.kind, BackendKind::LlamaServer);
         assert_eq!(info.context_size, 2048);
         let tok = native.tokenizer();
         let p = prompt(tok, "What is the weather in Tokyo?");
-        let greedy = |prompt: &[u32], max| GenerateRequest {
-            sampler: SamplerSettings::greedy(),
-            max_new_tokens: max,
-            ..GenerateRequest::new(prompt)
-        };
         let mut streamed = Vec::new();
-        let first = native.generate(&greedy(&p, 16), &mut |id| streamed.push(id)).await.unwrap();
+        let first = native
+            .generate(&greedy(&p, 16), &mut |id| streamed.push(id))
+            .await
+            .unwrap();
         assert_eq!(first.tokens, streamed);
         assert!(!first.tokens.is_empty());
         assert!(first.tokens.len() <= 16);
         if first.stop == StopReason::Length {
             assert_eq!(first.tokens.len(), 16);
         }
-        assert_eq!(first.prompt_prefilled as usize + first.prompt_reused as usize, p.len());
+        assert_eq!(
+            first.prompt_prefilled as usize + first.prompt_reused as usize,
+            p.len()
+        );
 
         // Same model in-process, same greedy prompt: the same tokens.
         let local = common::o200k_backend();
         local.reset_cache().unwrap();
         let mine = local.generate(&greedy(&p, 16), &mut |_| {}).await.unwrap();
-        assert_eq!(mine.tokens, first.tokens, "llama-server and ossa disagree on greedy tokens");
+        assert_eq!(
+            mine.tokens, first.tokens,
+            "llama-server and ossa disagree on greedy tokens"
+        );
 
         // The server's prompt cache: extend the conversation, only the new part is prefilled.
         let mut next = p.clone();
         next.extend(&first.tokens);
         next.extend(prompt(tok, "And tomorrow?"));
-        let second = native.generate(&greedy(&next, 8), &mut |_| {}).await.unwrap();
-        assert!(second.prompt_reused as usize >= p.len(), "reused {}", second.prompt_reused);
+        let second = native
+            .generate(&greedy(&next, 8), &mut |_| {})
+            .await
+            .unwrap();
+        assert!(
+            second.prompt_reused as usize >= p.len(),
+            "reused {}",
+            second.prompt_reused
+        );
         assert!(second.prompt_prefilled as usize <= next.len() - p.len() + 1);
 
         // Cancellation mid-stream.
         let long = GenerateRequest {
-            sampler: SamplerSettings { temperature: 0.7, seed: Some(5), ..Default::default() },
+            sampler: SamplerSettings {
+                temperature: 0.7,
+                seed: Some(5),
+                ..Default::default()
+            },
             max_new_tokens: 1500,
             ..GenerateRequest::new(&p)
         };
@@ -85,14 +114,29 @@ fn http_backend_drives_a_real_llama_server() {
             cancel.cancel();
         });
         let g = native.generate(&long, &mut |_| {}).await.unwrap();
-        assert!(matches!(g.stop, StopReason::Cancelled | StopReason::Return | StopReason::Call | StopReason::EndOfText), "{:?}", g.stop);
+        assert!(
+            matches!(
+                g.stop,
+                StopReason::Cancelled
+                    | StopReason::Return
+                    | StopReason::Call
+                    | StopReason::EndOfText
+            ),
+            "{:?}",
+            g.stop
+        );
 
         // OpenAI-compatible /v1/completions on the same server.
-        let openai = HttpBackend::connect(&format!("{}/v1", server.url), HttpOptions::default()).await.unwrap();
+        let openai = HttpBackend::connect(&format!("{}/v1", server.url), HttpOptions::default())
+            .await
+            .unwrap();
         assert_eq!(openai.api(), HttpApi::OpenAiCompletions);
         assert_eq!(openai.info().kind, BackendKind::OpenAiCompletions);
         let mut streamed = Vec::new();
-        let via_openai = openai.generate(&greedy(&p, 16), &mut |id| streamed.push(id)).await.unwrap();
+        let via_openai = openai
+            .generate(&greedy(&p, 16), &mut |id| streamed.push(id))
+            .await
+            .unwrap();
         assert_eq!(via_openai.tokens, streamed);
         assert_eq!(via_openai.stop, first.stop);
         let text = |ids: &[u32]| ossa_model::decode_to_text(tok, ids).unwrap();

@@ -21,7 +21,12 @@ fn check_texts(tokenizer: &dyn Tokenizer, label: &str) {
             failures.push(format!("{text:?}: expected {expected:?}, got {got:?}"));
         }
     }
-    assert!(failures.is_empty(), "{label}: {} texts differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{label}: {} texts differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn check_conversations(tokenizer: &dyn Tokenizer, label: &str) {
@@ -30,18 +35,31 @@ fn check_conversations(tokenizer: &dyn Tokenizer, label: &str) {
     let mut failures = Vec::new();
     for case in convs {
         let name = case["name"].as_str().unwrap();
-        let conversation: Conversation = serde_json::from_value(case["conversation"].clone()).unwrap();
-        let rendered =
-            render_conversation_for_completion(&conversation, Role::Assistant, &RenderOptions::default())
-                .unwrap();
+        let conversation: Conversation =
+            serde_json::from_value(case["conversation"].clone()).unwrap();
+        let rendered = render_conversation_for_completion(
+            &conversation,
+            Role::Assistant,
+            &RenderOptions::default(),
+        )
+        .unwrap();
         let got = encode_rendered(tokenizer, &rendered);
         let expected = common::ids(&case["tokens"]);
         if got != expected {
-            let at = got.iter().zip(&expected).take_while(|(a, b)| a == b).count();
+            let at = got
+                .iter()
+                .zip(&expected)
+                .take_while(|(a, b)| a == b)
+                .count();
             failures.push(format!("{name}: first difference at token {at}"));
         }
     }
-    assert!(failures.is_empty(), "{label}: {} conversations differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{label}: {} conversations differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

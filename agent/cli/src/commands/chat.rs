@@ -195,7 +195,11 @@ fn slash_command(
         "help" => println!("{HELP}"),
         "tools" => {
             for tool in agent.tools() {
-                let summary = tool.description.lines().next().unwrap_or_default();
+                let first_line = tool.description.lines().next().unwrap_or_default();
+                let summary = match first_line.find(". ") {
+                    Some(end) => &first_line[..=end],
+                    None => first_line,
+                };
                 let writes = if tool.writes { " (writes)" } else { "" };
                 println!("  {} {}{writes}: {summary}", tool.name, tool.version);
             }

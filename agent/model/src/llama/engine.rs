@@ -11,15 +11,15 @@
 
 use std::time::Instant;
 
+use llama_cpp_2::DecodeError;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
-use llama_cpp_2::DecodeError;
 
+use crate::ModelError;
 use crate::backend::{Generation, SamplerSettings, StopReason, Timings};
 use crate::tokenizer::TokenId;
-use crate::ModelError;
 
 /// Stop tokens and what they mean.
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +118,10 @@ impl<'m> Engine<'m> {
                 .unwrap_or(false);
             let expected_max = keep as i32 - 1;
             if !removed || self.ctx.kv_cache_seq_pos_max(0) != expected_max {
-                tracing::debug!(keep, "cache rollback not exact; decoding the prompt from scratch");
+                tracing::debug!(
+                    keep,
+                    "cache rollback not exact; decoding the prompt from scratch"
+                );
                 self.ctx.clear_kv_cache();
                 keep = 0;
             }

@@ -7,13 +7,13 @@
 //! `OSSA_LOG=llama.cpp=debug`.
 
 use std::collections::VecDeque;
-use std::ffi::{c_char, c_void, CStr};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::ffi::{CStr, c_char, c_void};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use llama_cpp_sys_2::{
-    ggml_log_level, GGML_LOG_LEVEL_CONT, GGML_LOG_LEVEL_DEBUG, GGML_LOG_LEVEL_ERROR,
-    GGML_LOG_LEVEL_INFO, GGML_LOG_LEVEL_WARN,
+    GGML_LOG_LEVEL_CONT, GGML_LOG_LEVEL_DEBUG, GGML_LOG_LEVEL_ERROR, GGML_LOG_LEVEL_INFO,
+    GGML_LOG_LEVEL_WARN, ggml_log_level,
 };
 
 /// How many warning/error lines to keep.

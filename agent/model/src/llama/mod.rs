@@ -21,8 +21,8 @@ use std::thread::JoinHandle;
 
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
-use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
 use ossa_prompts::SpecialToken;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc as tokio_mpsc;
@@ -30,13 +30,13 @@ use tokio::sync::mpsc as tokio_mpsc;
 pub use engine::PrefillStats;
 pub use vocab::LlamaTokenizer;
 
+use crate::ModelError;
 use crate::backend::{
     Backend, BackendInfo, BackendKind, CancellationToken, GenerateRequest, Generation,
     SamplerSettings,
 };
-use crate::gguf::{inspect_gpt_oss, GptOssSummary};
+use crate::gguf::{GptOssSummary, inspect_gpt_oss};
 use crate::tokenizer::{TokenId, Tokenizer};
-use crate::ModelError;
 use engine::{Engine, StopIds};
 
 /// How many layers to offload to the GPU (only meaningful in a GPU build).
@@ -164,9 +164,12 @@ fn load_dynamic_backends() {
         load_backends_from_path(Path::new(&dir));
         return;
     }
-    if let Some(dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf))
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
         && std::fs::read_dir(&dir).is_ok_and(|mut entries| {
-            entries.any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libggml-")))
+            entries
+                .any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libggml-")))
         })
     {
         load_backends_from_path(&dir);
@@ -231,7 +234,9 @@ impl LlamaCppBackend {
         let threads = options.threads.unwrap_or_else(default_threads).max(1);
         let context_size = match options.ctx_size {
             Some(0) => {
-                return Err(ModelError::InvalidSetting("--ctx-size must be at least 1".into()));
+                return Err(ModelError::InvalidSetting(
+                    "--ctx-size must be at least 1".into(),
+                ));
             }
             Some(n) => n,
             None => default_context_size(&summary),
@@ -251,12 +256,20 @@ impl LlamaCppBackend {
         let worker = std::thread::Builder::new()
             .name("ossa-llama".into())
             .spawn(move || {
-                run_worker(&worker_model, backend, ctx_params, stops, worker_path, ready_tx, job_rx)
+                run_worker(
+                    &worker_model,
+                    backend,
+                    ctx_params,
+                    stops,
+                    worker_path,
+                    ready_tx,
+                    job_rx,
+                )
             })
             .map_err(|e| ModelError::WorkerGone(format!("cannot start the model thread: {e}")))?;
-        let n_ctx = ready_rx
-            .recv()
-            .map_err(|_| ModelError::WorkerGone("the model thread exited while starting".into()))??;
+        let n_ctx = ready_rx.recv().map_err(|_| {
+            ModelError::WorkerGone("the model thread exited while starting".into())
+        })??;
         let sha256 = Arc::new(OnceLock::new());
         spawn_hasher(path.to_path_buf(), Arc::clone(&sha256));
         tracing::info!(
@@ -405,10 +418,7 @@ fn load_model(
         GpuLayers::Count(n) => n,
     };
     let mut params = LlamaModelParams::default().with_n_gpu_layers(n_gpu_layers);
-    let bar = options
-        .progress
-        .then(|| progress_bar(path))
-        .flatten();
+    let bar = options.progress.then(|| progress_bar(path)).flatten();
     if let Some(bar) = bar.clone() {
         params = params.with_progress_callback(move |p| {
             bar.set_position((p * 1000.0) as u64);
@@ -443,9 +453,10 @@ fn progress_bar(path: &Path) -> Option<indicatif::ProgressBar> {
     let style = indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {percent}%")
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
-    let name = path
-        .file_name()
-        .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     bar.set_message(format!("loading {name}"));
     Some(bar)
 }
@@ -511,7 +522,8 @@ fn run_worker(
                 let mut emit = |id| {
                     let _ = events.send(Event::Token(id));
                 };
-                let result = engine.generate(&prompt, &sampler, max_new_tokens, &cancelled, &mut emit);
+                let result =
+                    engine.generate(&prompt, &sampler, max_new_tokens, &cancelled, &mut emit);
                 let _ = events.send(Event::Done(result));
             }
             Job::Logits { prompt, reply } => {
@@ -547,7 +559,11 @@ fn spawn_hasher(path: PathBuf, slot: Arc<OnceLock<String>>) {
                     Err(_) => return,
                 }
             }
-            let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             let _ = slot.set(hex);
         });
     if let Err(err) = spawned {

@@ -15,8 +15,8 @@ use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token_type::LlamaTokenAttr;
 use ossa_prompts::SpecialToken;
 
-use crate::tokenizer::{Decoded, TokenId, Tokenizer};
 use crate::ModelError;
+use crate::tokenizer::{Decoded, TokenId, Tokenizer};
 
 /// The tokenizer of a model loaded by llama.cpp.
 pub struct LlamaTokenizer {
@@ -48,7 +48,11 @@ impl LlamaTokenizer {
         for (slot, token) in specials.iter_mut().zip(SpecialToken::ALL) {
             let ids = vocab.tokenize(token.literal().as_bytes(), false, true);
             let id = match ids.as_slice() {
-                [one] if vocab.text(*one).is_some_and(|t| t.to_bytes() == token.literal().as_bytes()) => {
+                [one]
+                    if vocab
+                        .text(*one)
+                        .is_some_and(|t| t.to_bytes() == token.literal().as_bytes()) =>
+                {
                     one.0 as TokenId
                 }
                 _ => {
@@ -126,7 +130,7 @@ impl Tokenizer for LlamaTokenizer {
             }
             // tokenize_into appends to the buffer.
             buf.clear();
-            vocab.tokenize_into(text[start..end].as_bytes(), &mut buf, false, false);
+            vocab.tokenize_into(&text.as_bytes()[start..end], &mut buf, false, false);
             ids.extend(buf.iter().map(|t| t.0 as TokenId));
             start = end;
         }
@@ -148,7 +152,9 @@ impl Tokenizer for LlamaTokenizer {
         let attr = vocab.attr(tok);
         let bytes = vocab.token_to_piece(tok, true, None);
         if attr.contains(LlamaTokenAttr::Control) || attr.contains(LlamaTokenAttr::UserDefined) {
-            return Ok(Decoded::OtherSpecial(String::from_utf8_lossy(&bytes).into_owned()));
+            return Ok(Decoded::OtherSpecial(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ));
         }
         Ok(Decoded::Bytes(bytes))
     }

@@ -13,7 +13,11 @@ pub fn llama_server_binary(what: &str) -> Option<PathBuf> {
     match std::env::var_os("OSSA_LLAMA_SERVER") {
         Some(path) if !path.is_empty() => {
             let path = PathBuf::from(path);
-            assert!(path.is_file(), "OSSA_LLAMA_SERVER={} is not a file", path.display());
+            assert!(
+                path.is_file(),
+                "OSSA_LLAMA_SERVER={} is not a file",
+                path.display()
+            );
             Some(path)
         }
         _ => {
@@ -52,7 +56,14 @@ impl Server {
             .args(["-m"])
             .arg(model)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["-t", &threads.to_string(), "-c", &ctx.to_string(), "-np", "1"])
+            .args([
+                "-t",
+                &threads.to_string(),
+                "-c",
+                &ctx.to_string(),
+                "-np",
+                "1",
+            ])
             .args(["--swa-full", "--special", "-ngl", "0"])
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -72,14 +83,20 @@ impl Server {
         let addr = self.url.trim_start_matches("http://").to_string();
         while start.elapsed() < limit {
             if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("llama-server exited with {status}; log:\n{}", self.log_tail());
+                panic!(
+                    "llama-server exited with {status}; log:\n{}",
+                    self.log_tail()
+                );
             }
             if health_ok(&addr) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("llama-server not ready after {limit:?}; log:\n{}", self.log_tail());
+        panic!(
+            "llama-server not ready after {limit:?}; log:\n{}",
+            self.log_tail()
+        );
     }
 
     pub fn log_tail(&self) -> String {
