@@ -357,3 +357,81 @@ fn run_against_a_tiny_random_model_ends_cleanly() {
         "{last:?}"
     );
 }
+
+#[test]
+fn chat_resumes_a_recorded_session() {
+    let scene = Scene::new();
+    let transcript = scene.path("session.jsonl");
+    let work = scene.work();
+    let out = scene.ossa(&[
+        "run",
+        "--replay",
+        &cassette("fix_add.jsonl"),
+        "--workspace",
+        work.to_str().unwrap(),
+        "--transcript",
+        transcript.to_str().unwrap(),
+        TASK,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let follow_up = scene.path("follow_up.jsonl");
+    std::fs::write(
+        &follow_up,
+        r#"{"type":"completion","text":"<|channel|>final<|message|>I changed `a - b` to `a + b` in src/lib.rs.<|return|>"}"#,
+    )
+    .unwrap();
+    let mut child = Command::new(OSSA)
+        .args(["chat", "--resume", transcript.to_str().unwrap(), "--replay"])
+        .arg(&follow_up)
+        .arg("--workspace")
+        .arg(&work)
+        .env_remove("OSSA_HOME")
+        .env("XDG_DATA_HOME", scene.path("home"))
+        .env(
+            "XDG_CACHE_HOME",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("ossa-cache"),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "What did you change?\n/exit").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("resumed session"), "{stdout}");
+    assert!(stdout.contains("I changed `a - b` to `a + b`"), "{stdout}");
+
+    // One file, one header, both turns; the resumed prompt carries the first turn.
+    let recorded = ossa_agent::Transcript::read(&transcript).unwrap();
+    assert_eq!(
+        recorded.user_messages().collect::<Vec<_>>(),
+        [TASK, "What did you change?"]
+    );
+    let tokenizer = ossa_agent::backends::harmony_tokenizer();
+    let mut prompt = Vec::new();
+    for completion in recorded.completions() {
+        prompt = completion
+            .prompt
+            .as_ref()
+            .unwrap()
+            .rebuild(&prompt)
+            .unwrap();
+    }
+    let last_prompt = ossa_agent::literal_text(tokenizer.as_ref(), &prompt);
+    assert!(
+        last_prompt.contains(TASK),
+        "the first turn is in the resumed prompt"
+    );
+    assert!(last_prompt.contains("to=functions.apply_patch"));
+    assert!(
+        last_prompt.ends_with("What did you change?<|end|><|start|>assistant"),
+        "{last_prompt}"
+    );
+}
