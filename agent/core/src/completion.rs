@@ -66,10 +66,20 @@ impl CompletionParser {
                 ParseItem::Message(message) => {
                     parsed.messages.push((message.message, message.terminator));
                 }
-                ParseItem::Error(error) => parsed.problems.push(error.to_string()),
+                ParseItem::Error(error) => parsed.problems.push(shorten(&error.to_string())),
             }
         }
         parsed
+    }
+}
+
+/// Parse errors quote the raw text; a few hundred characters are enough to say what
+/// went wrong, to the user and back to the model.
+fn shorten(problem: &str) -> String {
+    const LIMIT: usize = 300;
+    match problem.char_indices().nth(LIMIT) {
+        Some((end, _)) => format!("{}…", &problem[..end]),
+        None => problem.to_string(),
     }
 }
 
@@ -301,6 +311,26 @@ mod tests {
                 }
             ),
             "{action:?}"
+        );
+    }
+
+    #[test]
+    fn long_problems_are_shortened() {
+        let garbage = format!(
+            "<|channel|>analysis<|message|>a<|end|>{}<|return|>",
+            "x".repeat(5000)
+        );
+        let action = run(&garbage, StopReason::Return);
+        let Action::Retry {
+            reason: RetryReason::Malformed(detail),
+            ..
+        } = action
+        else {
+            panic!("{action:?}")
+        };
+        assert!(
+            detail.chars().count() <= 301 && detail.ends_with('…'),
+            "{detail}"
         );
     }
 
