@@ -266,6 +266,19 @@ impl Agent {
                 _ => {}
             }
         }
+        // The effort in force is the one in the (possibly changed) system message.
+        let reasoning = messages
+            .first()
+            .into_iter()
+            .flat_map(|m| &m.content)
+            .find_map(|c| match c {
+                ossa_prompts::Content::SystemContent(system) => system.reasoning_effort,
+                _ => None,
+            });
+        let settings = AgentSettings {
+            reasoning: reasoning.unwrap_or(settings.reasoning),
+            ..settings
+        };
         let mut agent = Agent::assemble(parts, settings, messages);
         agent.session_id = header.session_id.clone();
         agent.turn = turn;

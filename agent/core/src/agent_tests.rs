@@ -600,6 +600,10 @@ async fn resume_replays_clear_and_reasoning_changes() {
     };
     let resumed = Agent::resume(parts, AgentSettings::default(), &recorded).unwrap();
     assert_eq!(resumed.messages(), agent.messages());
+    assert_eq!(
+        resumed.settings().reasoning,
+        ossa_prompts::ReasoningEffort::High
+    );
 }
 
 /// Writes a few analysis tokens, then waits until the request is cancelled.
