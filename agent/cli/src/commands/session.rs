@@ -93,8 +93,9 @@ impl LoopArgs {
     pub fn settings(&self, runtime: &RuntimeArgs) -> AgentSettings {
         let defaults = AgentSettings::default();
         AgentSettings {
+            // A seed is always chosen (and so recorded) to make a session reproducible.
             sampler: SamplerSettings {
-                seed: runtime.seed,
+                seed: Some(runtime.seed.unwrap_or_else(fresh_seed)),
                 ..defaults.sampler
             },
             reasoning: self.reasoning.into(),
@@ -104,6 +105,14 @@ impl LoopArgs {
             ..defaults
         }
     }
+}
+
+/// A seed from the clock, for sessions started without `--seed`.
+fn fresh_seed() -> u32 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    now.subsec_nanos() ^ (now.as_secs() as u32)
 }
 
 /// The exit code for a turn's outcome.
