@@ -103,9 +103,41 @@ unsafe extern "C" fn forward(level: ggml_log_level, text: *const c_char, _user: 
     }
     match level {
         GGML_LOG_LEVEL_ERROR => tracing::error!(target: "llama.cpp", "{line}"),
+        GGML_LOG_LEVEL_WARN if expected_for_gpt_oss(&line) => {
+            tracing::debug!(target: "llama.cpp", "{line}");
+        }
         GGML_LOG_LEVEL_WARN => tracing::warn!(target: "llama.cpp", "{line}"),
         GGML_LOG_LEVEL_INFO => tracing::debug!(target: "llama.cpp", "{line}"),
         GGML_LOG_LEVEL_DEBUG => tracing::trace!(target: "llama.cpp", "{line}"),
         _ => tracing::trace!(target: "llama.cpp", "{line}"),
+    }
+}
+
+/// Warnings llama.cpp prints on every load of a gpt-oss model, about what it does on
+/// purpose (retyping the harmony markers, dropping `<|end|>` from the stop set) or what
+/// ossa asked for (a full-size SWA cache, a context below the training length). They are
+/// logged at DEBUG so real warnings stand out.
+fn expected_for_gpt_oss(line: &str) -> bool {
+    const EXPECTED: [&str; 4] = [
+        "attribute to USER_DEFINED",
+        "removing '<|end|>' token from EOG list",
+        "using full-size SWA cache",
+        "the full capacity of the model will not be utilized",
+    ];
+    EXPECTED.iter().any(|e| line.contains(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_known_gpt_oss_load_messages_are_quiet() {
+        assert!(expected_for_gpt_oss(
+            "load: setting token '<|start|>' (464) attribute to USER_DEFINED (16), old attributes: 8"
+        ));
+        assert!(!expected_for_gpt_oss(
+            "load: missing pre-tokenizer type, using: 'default'"
+        ));
     }
 }
