@@ -27,8 +27,8 @@ mod tools;
 mod transcript;
 
 pub use agent::{
-    Agent, AgentParts, AgentSettings, Approval, Approver, KNOWLEDGE_CUTOFF, TurnReport,
-    developer_message, read_agents_md, system_message,
+    AGENTS_MD_LIMIT, Agent, AgentParts, AgentSettings, Approval, Approver, KNOWLEDGE_CUTOFF,
+    TurnReport, developer_message, read_agents_md, system_message,
 };
 pub use completion::literal_pieces;
 pub use event::{Event, Outcome};
