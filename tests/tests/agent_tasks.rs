@@ -191,3 +191,43 @@ async fn replay_with(
     .await
     .unwrap()
 }
+
+/// A transcript recorded by an earlier ossa: today's loop, renderer and tokenizer must
+/// still produce its prompts token for token, and today's tools its results.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_checked_in_transcript_still_replays_token_for_token() {
+    let recorded = Transcript::read(&fixtures().join("transcripts/fix_add.jsonl")).unwrap();
+    let header = recorded.header.as_ref().unwrap();
+    assert_eq!(header.version, ossa_agent::event::TRANSCRIPT_VERSION);
+
+    let tokenizer = ossa_agent::backends::harmony_tokenizer();
+    let backend = Arc::new(ReplayBackend::new(&recorded, tokenizer.clone(), true).unwrap());
+    let report = backend.report();
+    let tools = Box::new(RecordedTools::from_transcript(&recorded).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let replay = replay_with(&recorded, backend, tools, dir.path()).await;
+    assert_eq!(replay.outcome(), Some(Outcome::Final));
+    assert_eq!(report.lock().unwrap().divergence, None);
+
+    let fresh = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("workspaces/calc"), fresh.path()).unwrap();
+    let backend = Arc::new(ReplayBackend::new(&recorded, tokenizer, true).unwrap());
+    let report = backend.report();
+    let tools = ossa_agent::backends::sandbox_tools(fresh.path())
+        .await
+        .unwrap();
+    let replay = replay_with(&recorded, backend, tools, fresh.path()).await;
+    assert_eq!(replay.outcome(), Some(Outcome::Final));
+    let report = report.lock().unwrap().clone();
+    assert_eq!(
+        report.divergence,
+        None,
+        "{}",
+        report
+            .divergence
+            .as_ref()
+            .map(|d| d.to_string())
+            .unwrap_or_default()
+    );
+    assert_eq!(report.prompts_checked, 4);
+}
