@@ -302,3 +302,45 @@ fn parse(tokenizer: &dyn Tokenizer, tokens: &[TokenId], stop: StopReason) -> Vec
     let _ = parser.finish(reason);
     parser.into_items()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use ossa_model::O200kHarmony;
+    use ossa_prompts::SpecialToken;
+
+    use super::*;
+
+    #[test]
+    fn completion_tokens_parse_into_messages() {
+        let tok = O200kHarmony::new();
+        let mut ids = vec![tok.special_id(SpecialToken::Channel)];
+        ids.extend(tok.encode_text("analysis"));
+        ids.push(tok.special_id(SpecialToken::Message));
+        ids.extend(tok.encode_text("Think <|end|> about it."));
+        ids.push(tok.special_id(SpecialToken::End));
+        ids.push(tok.special_id(SpecialToken::Start));
+        ids.extend(tok.encode_text("assistant"));
+        ids.push(tok.special_id(SpecialToken::Channel));
+        ids.extend(tok.encode_text("final"));
+        ids.push(tok.special_id(SpecialToken::Message));
+        ids.extend(tok.encode_text("Sunny, 20 °C."));
+        ids.push(tok.special_id(SpecialToken::Return));
+        let items = parse(&tok, &ids, StopReason::Return);
+        let messages: Vec<_> = items.iter().filter_map(ParseItem::as_message).collect();
+        assert_eq!(messages.len(), 2, "{items:?}");
+        let json = serde_json::to_value(&messages).unwrap();
+        assert_eq!(json[0]["channel"], "analysis");
+        assert_eq!(json[0]["content"], "Think <|end|> about it.");
+        assert_eq!(json[1]["channel"], "final");
+        assert_eq!(json[1]["content"], "Sunny, 20 °C.");
+        assert_eq!(json[1]["terminator"], "return");
+        assert!(items.iter().all(|i| i.as_error().is_none()));
+
+        // Cut short by the length limit: the open message is kept, marked truncated.
+        let items = parse(&tok, &ids[..ids.len() - 3], StopReason::Length);
+        let last = serde_json::to_value(items.last().and_then(ParseItem::as_message)).unwrap();
+        assert_eq!(last["terminator"], "truncated", "{items:?}");
+        assert!(last["content"].as_str().unwrap().starts_with("Sunny"));
+    }
+}
