@@ -114,6 +114,10 @@ pub struct TurnReport {
     pub usage: TurnUsage,
 }
 
+/// The least room for a reply a prompt must leave in the context window, in tokens
+/// (fewer when `--max-tokens` is lower).
+pub const MIN_REPLY_ROOM: usize = 2048;
+
 /// The knowledge cutoff gpt-oss was trained with.
 pub const KNOWLEDGE_CUTOFF: &str = "2024-06";
 
@@ -177,6 +181,8 @@ struct TurnState {
     steps: u32,
     usage: TurnUsage,
     failures: u32,
+    /// The token limit of the last completion.
+    reply_limit: u32,
     // (tool, arguments) → (output, times seen in a row with that output)
     repeats: HashMap<(String, String), (String, u32)>,
 }
@@ -456,6 +462,13 @@ impl Agent {
         }))?;
         let record = PromptRecord::new(&self.previous_prompt, &prompt);
 
+        // The reply may use whatever room the context has left, up to --max-tokens.
+        let room = (self.backend.info().context_size as usize).saturating_sub(prompt.len());
+        let reply_limit = self
+            .settings
+            .max_tokens
+            .min(u32::try_from(room).unwrap_or(u32::MAX));
+        state.reply_limit = reply_limit;
         let mut parser = CompletionParser::new();
         let generated = {
             let Agent {
@@ -477,7 +490,7 @@ impl Agent {
             let request = GenerateRequest {
                 prompt: &prompt,
                 sampler: settings.sampler,
-                max_new_tokens: settings.max_tokens,
+                max_new_tokens: reply_limit,
                 cancel: cancel.token(),
             };
             let result = backend.generate(&request, &mut on_token).await;
@@ -575,7 +588,7 @@ impl Agent {
             };
             let prompt = encode_rendered(self.backend.tokenizer(), &rendered);
             let context = self.backend.info().context_size as usize;
-            let needed = prompt.len() + self.settings.max_tokens as usize;
+            let needed = prompt.len() + self.reply_reserve();
             if needed <= context {
                 return Ok(Ok(prompt));
             }
@@ -594,12 +607,18 @@ impl Agent {
                 continue;
             }
             let message = format!(
-                "the conversation needs {} prompt tokens plus {} for the reply, more than the {context}-token context window; start a new session (or /clear in chat), use a larger context, or lower --max-tokens",
+                "the conversation needs {} prompt tokens plus {} for the reply, more than the {context}-token context window; start a new session (or /clear in chat) or use a larger context",
                 prompt.len(),
-                self.settings.max_tokens
+                self.reply_reserve()
             );
             return Ok(Err((Outcome::ContextFull, message)));
         }
+    }
+
+    /// Room a prompt must leave for the reply: `--max-tokens`, but at most
+    /// [`MIN_REPLY_ROOM`] so a long conversation can still use the context it has.
+    fn reply_reserve(&self) -> usize {
+        (self.settings.max_tokens as usize).min(MIN_REPLY_ROOM)
     }
 
     /// The oldest tool message that can still be shortened, never the latest one (the
@@ -657,11 +676,11 @@ impl Agent {
                 Outcome::TokenLimit,
                 format!(
                     "the completion was cut at the {}-token limit (recorded as truncated)",
-                    self.settings.max_tokens
+                    state.reply_limit
                 ),
                 format!(
                     "Your last reply was cut off at the limit of {} tokens and was discarded. Think more briefly, and split large edits into several smaller tool calls.",
-                    self.settings.max_tokens
+                    state.reply_limit
                 ),
             ),
             RetryReason::NoAction(detail) => (

@@ -700,3 +700,26 @@ async fn cancelling_stops_generation_and_the_next_turn_runs() {
     cancel.reset();
     assert!(!cancel.token().is_cancelled());
 }
+
+#[tokio::test]
+async fn the_reply_gets_the_room_left_in_a_small_context() {
+    // --max-tokens larger than the whole window: each reply gets what is left instead.
+    let transcript = cassette(&[CALL_README, FINAL]);
+    let parts = AgentParts {
+        session_id: "small".into(),
+        backend: Arc::new(ContextLimited {
+            inner: replay(&transcript),
+            context: 6_000,
+        }),
+        tools: Box::new(FakeTools::new()),
+        sink: Box::new(Collector::default()),
+        approver: None,
+    };
+    let settings = AgentSettings {
+        max_tokens: 100_000,
+        ..AgentSettings::default()
+    };
+    let mut agent = Agent::replaying(parts, settings, &transcript, None).unwrap();
+    let report = agent.run_turn("task", &Cancel::new()).await.unwrap();
+    assert_eq!(report.outcome, Outcome::Final);
+}
