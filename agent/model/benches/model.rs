@@ -108,7 +108,7 @@ fn main() {
                 &prompt,
                 n_tokens,
                 threads,
-                &tiny_stop_ids(backend),
+                &stop_ids(backend),
             ));
         }
         let (o, b) = (median(ossa), median(bare));
@@ -247,7 +247,7 @@ fn ossa_decode(backend: &LlamaCppBackend, prompt: &[TokenId], n: u32) -> (f64, u
 
 struct Stops([TokenId; 3]);
 
-fn tiny_stop_ids(backend: &LlamaCppBackend) -> Stops {
+fn stop_ids(backend: &LlamaCppBackend) -> Stops {
     let t = backend.tokenizer();
     Stops([
         t.special_id(SpecialToken::Return),

@@ -730,3 +730,67 @@ fn check_tensors(h: &GgufHeader, s: &Shape) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn header(n_tensors: u64, n_kv: u64) -> Vec<u8> {
+        let mut b = b"GGUF".to_vec();
+        b.extend(3u32.to_le_bytes());
+        b.extend(n_tensors.to_le_bytes());
+        b.extend(n_kv.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_without_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = read_header(&write(dir.path(), "counts.gguf", &header(0, 1 << 40))).unwrap_err();
+        assert!(err.to_string().contains("implausible counts"), "{err}");
+        let mut b = header(0, 1);
+        b.extend((1u64 << 40).to_le_bytes());
+        let err = read_header(&write(dir.path(), "string.gguf", &b)).unwrap_err();
+        assert!(err.to_string().contains("claims"), "{err}");
+        let mut b = header(0, 1);
+        b.extend(1u64.to_le_bytes());
+        b.push(b'k');
+        b.extend(42u32.to_le_bytes());
+        let err = read_header(&write(dir.path(), "type.gguf", &b)).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown metadata type 42"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_tiny_model_passes_with_its_hyperparameters() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tiny.gguf");
+        ossa_tiny_gguf::write(&ossa_tiny_gguf::Spec::tiny(), &path).unwrap();
+        let s = inspect_gpt_oss(&path).unwrap();
+        assert_eq!(
+            (
+                s.n_layer,
+                s.n_embd,
+                s.n_head,
+                s.n_head_kv,
+                s.head_dim,
+                s.n_expert,
+                s.n_expert_used
+            ),
+            (2, 64, 8, 2, 16, 4, 2)
+        );
+        assert_eq!((s.n_vocab, s.n_ctx_train, s.n_swa), (472, 131_072, 128));
+        let h = read_header(&path).unwrap();
+        assert_eq!(h.tensors.len(), 41);
+        assert_eq!(h.data_offset % 32, 0);
+    }
+}

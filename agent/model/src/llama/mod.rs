@@ -570,3 +570,46 @@ fn spawn_hasher(path: PathBuf, slot: Arc<OnceLock<String>>) {
         tracing::debug!("cannot hash the model file: {err}");
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn summary(n_ctx_train: u32, n_layer: u32) -> GptOssSummary {
+        GptOssSummary {
+            path: PathBuf::from("m.gguf"),
+            name: None,
+            n_layer,
+            n_embd: 2880,
+            n_head: 64,
+            n_head_kv: 8,
+            head_dim: 64,
+            n_expert: 32,
+            n_expert_used: 4,
+            n_vocab: 201_088,
+            n_ctx_train,
+            n_swa: 128,
+            file_size: 0,
+        }
+    }
+
+    #[test]
+    fn gpu_layers_parse() {
+        assert_eq!("all".parse::<GpuLayers>().unwrap(), GpuLayers::All);
+        assert_eq!("none".parse::<GpuLayers>().unwrap(), GpuLayers::None);
+        assert_eq!("12".parse::<GpuLayers>().unwrap(), GpuLayers::Count(12));
+        let err = "most".parse::<GpuLayers>().unwrap_err().to_string();
+        assert!(err.contains("'all', 'none' or a number"), "{err}");
+    }
+
+    #[test]
+    fn default_context_is_capped_and_floored() {
+        // gpt-oss-20b: 24 layers × 8 KV heads × 64 × (K+V) × 2 bytes = 48 KiB per token.
+        assert_eq!(summary(131_072, 24).kv_bytes_per_token(), 48 * 1024);
+        let ctx = default_context_size(&summary(131_072, 24));
+        assert!((4096..=32_768).contains(&ctx), "{ctx}");
+        // Never above the training context.
+        assert_eq!(default_context_size(&summary(2048, 2)), 2048);
+    }
+}
