@@ -864,7 +864,7 @@ impl Agent {
             ));
         };
         let schema_text = serde_json::to_string(&tool.parameters).unwrap_or_default();
-        let trimmed = arguments.trim();
+        let trimmed = strip_code_fence(arguments.trim());
         let args: Value = if trimmed.is_empty() {
             Value::Object(Default::default())
         } else {
@@ -895,6 +895,22 @@ impl Agent {
 
     fn emit(&mut self, event: &Event) -> io::Result<()> {
         self.sink.emit(event)
+    }
+}
+
+/// The JSON inside a Markdown code fence (```json … ```), which models sometimes
+/// wrap arguments in; other text is returned as it is.
+fn strip_code_fence(text: &str) -> &str {
+    let Some(rest) = text.strip_prefix("```") else {
+        return text;
+    };
+    let Some(body) = rest.strip_suffix("```") else {
+        return text;
+    };
+    // Drop the info string (`json`) on the opening line.
+    match body.split_once('\n') {
+        Some((info, json)) if !info.contains('{') => json.trim(),
+        _ => body.trim(),
     }
 }
 

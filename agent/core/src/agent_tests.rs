@@ -723,3 +723,16 @@ async fn the_reply_gets_the_room_left_in_a_small_context() {
     let report = agent.run_turn("task", &Cancel::new()).await.unwrap();
     assert_eq!(report.outcome, Outcome::Final);
 }
+
+#[tokio::test]
+async fn arguments_in_a_code_fence_are_accepted() {
+    let fenced = "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>```json\n{\"path\":\"README.md\"}\n```<|call|>";
+    let run = run(&[fenced, FINAL]).await;
+    assert_eq!(
+        run.calls,
+        vec![("read_file".to_string(), json!({"path": "README.md"}))]
+    );
+    assert_eq!(super::strip_code_fence("```\n{}\n```"), "{}");
+    assert_eq!(super::strip_code_fence("```{\"a\":1}```"), "{\"a\":1}");
+    assert_eq!(super::strip_code_fence("{\"a\":1}"), "{\"a\":1}");
+}
