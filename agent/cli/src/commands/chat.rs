@@ -528,6 +528,33 @@ mod tests {
         assert_eq!(join_continued_lines("plain"), "plain");
     }
 
+    fn delta(channel: &str, recipient: Option<&str>, text: &str) -> Event {
+        Event::Delta(Delta {
+            channel: Some(channel.into()),
+            recipient: recipient.map(str::to_string),
+            text: text.into(),
+        })
+    }
+
+    fn printed(show_reasoning: bool) -> String {
+        let mut printer = ChatPrinter::new(Vec::new(), false, show_reasoning);
+        for event in [
+            delta("analysis", None, "Let me "),
+            delta("analysis", None, "look."),
+            delta("commentary", Some("functions.read_file"), "{\"path\":"),
+            delta("final", None, "Done."),
+        ] {
+            printer.emit(&event).unwrap();
+        }
+        String::from_utf8(printer.out).unwrap()
+    }
+
+    #[test]
+    fn channels_stream_apart_and_reasoning_can_be_hidden() {
+        assert_eq!(printed(true), "thinking: Let me look.\nDone.");
+        assert_eq!(printed(false), "Done.");
+    }
+
     #[test]
     fn confirm_policy_parses() {
         assert_eq!(ConfirmPolicy::parse("never"), None);
