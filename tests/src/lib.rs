@@ -127,10 +127,7 @@ impl CassetteRun {
             approver: None,
         };
         let mut agent = Agent::replaying(parts, settings, transcript, Some(&workspace))?;
-        let mut reports = Vec::new();
-        for task in transcript.user_messages() {
-            reports.push(agent.run_turn(task, &Cancel::new()).await?);
-        }
+        let reports = agent.replay_turns(transcript, &Cancel::new()).await?;
         let events = collector
             .lock()
             .map_err(|_| anyhow::anyhow!("the event collector is poisoned"))?

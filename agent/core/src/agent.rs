@@ -386,6 +386,33 @@ impl Agent {
         self.emit(&Event::Cleared(Cleared { turns: self.turn }))
     }
 
+    /// Runs the user turns of a transcript or cassette in order, applying its recorded
+    /// `/clear` and `/reasoning` changes between them, as `ossa replay` does. Stops after
+    /// a turn whose model failed (a replay that diverged or ran out of completions).
+    pub async fn replay_turns(
+        &mut self,
+        transcript: &Transcript,
+        cancel: &Cancel,
+    ) -> io::Result<Vec<TurnReport>> {
+        let mut reports = Vec::new();
+        for event in &transcript.events {
+            match event {
+                Event::UserMessage(user) => {
+                    let report = self.run_turn(&user.text, cancel).await?;
+                    let failed = report.outcome == Outcome::ModelFailed;
+                    reports.push(report);
+                    if failed {
+                        break;
+                    }
+                }
+                Event::Cleared(_) => self.clear()?,
+                Event::ReasoningChanged(change) => self.set_reasoning(change.reasoning)?,
+                _ => {}
+            }
+        }
+        Ok(reports)
+    }
+
     /// Runs one user turn to its end. `Err` only when events cannot be delivered (the
     /// transcript cannot be written, stdout is closed); every other failure is an
     /// outcome in the report.

@@ -736,3 +736,50 @@ async fn arguments_in_a_code_fence_are_accepted() {
     assert_eq!(super::strip_code_fence("```{\"a\":1}```"), "{\"a\":1}");
     assert_eq!(super::strip_code_fence("{\"a\":1}"), "{\"a\":1}");
 }
+
+#[tokio::test]
+async fn a_chat_session_with_clear_and_reasoning_replays_with_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("chat.jsonl");
+    let transcript = cassette(&[CALL_README, FINAL, FINAL]);
+    let parts = AgentParts {
+        session_id: "chat".into(),
+        backend: replay(&transcript),
+        tools: Box::new(FakeTools::new()),
+        sink: Box::new(crate::transcript::TranscriptWriter::create(&path).unwrap()),
+        approver: None,
+    };
+    let mut agent = Agent::replaying(parts, AgentSettings::default(), &transcript, None).unwrap();
+    agent.run_turn("first", &Cancel::new()).await.unwrap();
+    agent.clear().unwrap();
+    agent
+        .set_reasoning(ossa_prompts::ReasoningEffort::Low)
+        .unwrap();
+    agent.run_turn("second", &Cancel::new()).await.unwrap();
+
+    let recorded = Transcript::read(&path).unwrap();
+    let backend = Arc::new(ReplayBackend::new(&recorded, Arc::new(ByteTokenizer), true).unwrap());
+    let report = backend.report();
+    let parts = AgentParts {
+        session_id: "again".into(),
+        backend,
+        tools: Box::new(crate::tools::RecordedTools::from_transcript(&recorded).unwrap()),
+        sink: Box::new(Collector::default()),
+        approver: None,
+    };
+    let mut replayed = Agent::replaying(parts, AgentSettings::default(), &recorded, None).unwrap();
+    let reports = replayed
+        .replay_turns(&recorded, &Cancel::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        reports.iter().map(|r| r.outcome).collect::<Vec<_>>(),
+        [Outcome::Final, Outcome::Final]
+    );
+    let report = report.lock().unwrap().clone();
+    assert_eq!(report.divergence, None);
+    assert_eq!(
+        (report.prompts_checked, report.used, report.total),
+        (3, 3, 3)
+    );
+}

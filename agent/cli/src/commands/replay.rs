@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ossa_agent::{
-    Agent, AgentParts, AgentSettings, Cancel, EventSink, Outcome, RecordedTools, ReplayBackend,
+    Agent, AgentParts, AgentSettings, Cancel, EventSink, RecordedTools, ReplayBackend,
 };
 
 use super::session;
@@ -118,16 +118,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut agent = Agent::replaying(parts, settings, &transcript, workspace.as_deref())?;
 
     let cancel = Cancel::new();
-    let mut last = None;
-    for task in transcript.user_messages() {
-        let turn = agent.run_turn(task, &cancel).await?;
-        let stop = turn.outcome != Outcome::Final;
-        last = Some(turn);
-        if stop {
-            break;
-        }
-    }
-    let Some(last) = last else {
+    let reports = agent.replay_turns(&transcript, &cancel).await?;
+    let Some(last) = reports.last() else {
         eprintln!(
             "error: {} has no `user_message` line to replay",
             args.file.display()
