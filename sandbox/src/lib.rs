@@ -1,3 +1,42 @@
 //! The wasmtime host for ossa's tools: every tool is an untrusted WebAssembly
 //! component run with least privilege under an explicit per-tool policy.
+//!
+//! A tool exports the `ossa:tool` world (`sandbox/wit/tool.wit`): `describe()` gives
+//! its name, description, JSON Schema and version; `call(args-json)` runs it. The host
+//! side:
+//!
+//! - [`ToolHost`]: one per process. One wasmtime engine (component model, pooling
+//!   allocator, epoch deadlines driven by a ticker thread), one linker (WASI 0.2 with a
+//!   guarded file system), and an on-disk cache of compiled components.
+//! - [`ToolPolicy`]: what one tool may do (workspace and extra mounts, read-only or
+//!   read-write; environment variables by name; network destinations) and its limits
+//!   (memory, wall time, output, bytes written per call). Stored as TOML.
+//! - [`Tool`]: a loaded tool. [`Tool::call`] runs it in a fresh store and returns
+//!   [`ToolOutput`] or a [`ToolFailure`] with a stable [`FailureKind`].
+//! - [`Toolbox`]: the built-in tools plus those installed under [`OssaHome`].
+//! - [`read_workspace_file`]: host-side reads that never follow symlinks.
+//!
+//! This crate must not trust tool code, tool output or cached artifacts it did not
+//! write, and must not follow symlinks in a workspace.
 #![deny(missing_docs)]
+
+mod bindings;
+mod cache;
+mod failure;
+mod guarded_fs;
+mod host;
+mod monitor;
+mod output;
+mod policy;
+mod tool;
+mod toolbox;
+mod workspace;
+
+pub use failure::{FailureKind, ToolFailure};
+pub use host::{HostError, LoadError, ToolHost};
+pub use policy::{
+    Access, MAX_MEMORY_MIB, MAX_TIMEOUT_SECS, Mount, PolicyError, ToolPolicy, WORKSPACE_GUEST_PATH,
+};
+pub use tool::{Tool, ToolInfo, ToolOutput};
+pub use toolbox::{OssaHome, ToolSource, Toolbox, ToolboxError, builtin_policy};
+pub use workspace::{WorkspaceError, check_workspace, read_workspace_file};

@@ -8,7 +8,7 @@
 
 use ossa_tool_sdk::ToolError;
 
-use crate::parse::{FileOp, Hunk};
+use crate::parse::{FileOp, Hunk, HunkLine};
 
 /// A file's text split into lines, remembering how to join it back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,6 @@ pub fn apply_hunks(path: &str, text: &str, hunks: &[Hunk]) -> Result<String, Too
             }
         }
         let old = hunk.old_lines();
-        let new: Vec<String> = hunk.new_lines().into_iter().map(str::to_owned).collect();
         let start = if old.is_empty() {
             // Pure insertion: after the anchor, or at the end of the file.
             if hunk.anchors.is_empty() || hunk.end_of_file {
@@ -85,12 +84,35 @@ pub fn apply_hunks(path: &str, text: &str, hunks: &[Hunk]) -> Result<String, Too
             )));
         }
         cursor = start + old.len();
-        edits.push((start, old.len(), new));
+        edits.push((
+            start,
+            old.len(),
+            replacement(hunk, &original[start..start + old.len()]),
+        ));
     }
     for (start, length, replacement) in edits.into_iter().rev() {
         file.lines.splice(start..start + length, replacement);
     }
     Ok(file.join())
+}
+
+/// The new lines of a hunk matched at `matched`: unchanged lines keep the file's own
+/// text (a fuzzy match must not rewrite their whitespace or punctuation).
+fn replacement(hunk: &Hunk, matched: &[String]) -> Vec<String> {
+    let mut old = matched.iter();
+    let mut lines = Vec::new();
+    for line in &hunk.lines {
+        match line {
+            HunkLine::Context(text) => {
+                lines.push(old.next().cloned().unwrap_or_else(|| text.clone()))
+            }
+            HunkLine::Remove(_) => {
+                old.next();
+            }
+            HunkLine::Add(text) => lines.push(text.clone()),
+        }
+    }
+    lines
 }
 
 /// The levels of tolerance, strictest first.
@@ -378,7 +400,7 @@ fn missing_error(path: &str, header: &str) -> ToolError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::{HunkLine, parse};
+    use crate::parse::parse;
 
     fn hunk(anchors: &[&str], lines: &[(&str, &str)]) -> Hunk {
         Hunk {

@@ -1,0 +1,260 @@
+//! Compiled components on disk, so a tool is compiled once per wasmtime build and CPU,
+//! not once per process.
+//!
+//! An artifact is native code that wasmtime maps and runs without checks, so only
+//! artifacts this harness wrote are ever loaded: they live in a directory the harness
+//! creates with mode 0700 (and that policies may not mount), are written to a temporary
+//! name and renamed into place complete, and are named by the SHA-256 of the component
+//! plus the engine's compatibility hash (wasmtime version, compiler settings, CPU
+//! features). On Unix the directory and file must belong to the current user and not be
+//! writable by others before anything is loaded.
+
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Where a host keeps its compiled components.
+#[derive(Debug)]
+pub(crate) struct ArtifactCache {
+    dir: PathBuf,
+    /// Hex digest of the engine's precompile-compatibility hash.
+    engine_key: String,
+}
+
+/// Why an artifact could not be produced or loaded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CacheError {
+    #[error("cannot use the artifact cache {}: {message}", dir.display())]
+    Directory { dir: PathBuf, message: String },
+    #[error("cannot compile the component: {0}")]
+    Compile(String),
+    #[error("cannot write the compiled component to {}: {message}", path.display())]
+    Write { path: PathBuf, message: String },
+}
+
+/// Lowercase hex SHA-256.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Feeds `Hash` output into SHA-256, giving a digest that is stable across processes
+/// (unlike `DefaultHasher`).
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn finish(&self) -> u64 {
+        0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+}
+
+impl ArtifactCache {
+    pub(crate) fn open(dir: &Path, engine: &Engine) -> Result<Self, CacheError> {
+        create_private_dir(dir)?;
+        let mut hasher = Sha256Hasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let engine_key = hex(&hasher.0.finalize()[..8]);
+        Ok(ArtifactCache {
+            dir: dir.to_path_buf(),
+            engine_key,
+        })
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn artifact_path(&self, sha256: &str) -> PathBuf {
+        self.dir.join(format!("{sha256}-{}.cwasm", self.engine_key))
+    }
+
+    /// Where the tool's description is cached (it does not depend on the engine).
+    pub(crate) fn info_path(&self, sha256: &str) -> PathBuf {
+        self.dir.join(format!("{sha256}.info.json"))
+    }
+
+    /// The compiled component: loaded from the cache when a trusted artifact exists,
+    /// otherwise compiled, stored, and loaded from the stored file.
+    pub(crate) fn load_or_compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        sha256: &str,
+    ) -> Result<(Component, bool), CacheError> {
+        let path = self.artifact_path(sha256);
+        if path.is_file() {
+            match self.load(engine, &path) {
+                Ok(component) => return Ok((component, true)),
+                Err(reason) => {
+                    tracing::warn!(artifact = %path.display(), %reason, "recompiling a cached component")
+                }
+            }
+        }
+        let compiled = engine
+            .precompile_component(wasm)
+            .map_err(|err| CacheError::Compile(format!("{err:#}")))?;
+        write_atomically(&path, &compiled)?;
+        // Load what was just written: the code is then mapped from the file rather than
+        // kept in a second copy.
+        let component = self.load(engine, &path).map_err(CacheError::Compile)?;
+        Ok((component, false))
+    }
+
+    fn load(&self, engine: &Engine, path: &Path) -> Result<Component, String> {
+        check_private(&self.dir)?;
+        check_private(path)?;
+        // SAFETY: the file is an artifact this harness compiled with an engine of the same
+        // compatibility hash (the name says so) and wrote atomically into a directory that
+        // only the current user can write (checked just above) and that no tool policy
+        // can mount. wasmtime still checks the header and engine compatibility.
+        unsafe { Component::deserialize_file(engine, path) }.map_err(|err| format!("{err:#}"))
+    }
+
+    /// Writes `bytes` to `path` in the cache atomically.
+    pub(crate) fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+        write_atomically(path, bytes)
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), CacheError> {
+    let error = |message: String| CacheError::Directory {
+        dir: dir.to_path_buf(),
+        message,
+    };
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|err| error(err.to_string()))?;
+    check_private(dir).map_err(error)
+}
+
+/// Refuses files and directories that someone else could have written.
+#[cfg(unix)]
+fn check_private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata =
+        fs::symlink_metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    if metadata.file_type().is_symlink() {
+        return Err(format!(
+            "{} is a symlink; the artifact cache does not follow symlinks",
+            path.display()
+        ));
+    }
+    let uid = rustix::process::geteuid().as_raw();
+    if metadata.uid() != uid {
+        return Err(format!(
+            "{} belongs to another user (uid {})",
+            path.display(),
+            metadata.uid()
+        ));
+    }
+    if metadata.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} is writable by other users (mode {:o}); run `chmod go-w {}`",
+            path.display(),
+            metadata.mode() & 0o777,
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(path: &Path) -> Result<(), String> {
+    let metadata =
+        fs::symlink_metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
+    if metadata.file_type().is_symlink() {
+        return Err(format!(
+            "{} is a symlink; the artifact cache does not follow symlinks",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+    let error = |message: String| CacheError::Write {
+        path: path.to_path_buf(),
+        message,
+    };
+    // Unique per process and call: concurrent loads of one component race benignly,
+    // each renaming a complete file into place.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let unique = NEXT.fetch_add(1, Ordering::Relaxed);
+    let temporary = path.with_extension(format!("tmp{}-{unique}", std::process::id()));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let result = (|| {
+        let mut file = options.open(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&temporary, path)
+    })();
+    if let Err(err) = result {
+        let _ = fs::remove_file(&temporary);
+        return Err(error(err.to_string()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_private_and_atomic() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache_dir = dir.path().join("cache");
+        create_private_dir(&cache_dir).unwrap();
+        let path = cache_dir.join("x.bin");
+        write_atomically(&path, b"abc").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"abc");
+        check_private(&path).unwrap();
+        assert_eq!(
+            fs::read_dir(&cache_dir).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn shared_writable_artifacts_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.cwasm");
+        fs::write(&path, b"x").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(
+            check_private(&path)
+                .unwrap_err()
+                .contains("writable by other users")
+        );
+        let link = dir.path().join("b.cwasm");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(check_private(&link).unwrap_err().contains("symlink"));
+    }
+}

@@ -1,0 +1,11 @@
+class A:
+    def f(self):
+        pass
+
+    def g(self):
+        raise NotImplementedError()
+
+
+class B:
+    def g(self):
+        pass

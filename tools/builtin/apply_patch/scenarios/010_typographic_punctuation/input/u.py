@@ -1,0 +1,1 @@
+msg = “don’t panic” — ok
