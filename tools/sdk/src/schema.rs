@@ -4,9 +4,11 @@ use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value};
 
-/// The JSON Schema of `A`, cleaned for a model's tool list: no `$schema`, `title` or
-/// integer `format` noise, subschemas inlined, and optional fields written as their
-/// plain type (left out of `required`) rather than as a union with `null`.
+/// The JSON Schema of `A`, cleaned for a model's tool list: no `$schema`, `title`,
+/// root description (the tool's description says it) or integer `format` noise,
+/// subschemas inlined, descriptions unwrapped to one line per paragraph, and optional
+/// fields written as their plain type (left out of `required`) rather than as a union
+/// with `null`.
 pub fn parameters_schema<A: JsonSchema>() -> Value {
     let generator = SchemaSettings::draft2020_12()
         .with(|settings| {
@@ -18,6 +20,7 @@ pub fn parameters_schema<A: JsonSchema>() -> Value {
     if let Value::Object(root) = &mut schema {
         root.remove("title");
         root.remove("$schema");
+        root.remove("description");
     }
     clean(&mut schema);
     schema
@@ -33,6 +36,9 @@ fn clean(value: &mut Value) {
         map.remove("format");
     }
     drop_null_from_type(map);
+    if let Some(Value::String(description)) = map.get_mut("description") {
+        *description = unwrap_lines(description);
+    }
     if let Some(Value::Object(properties)) = map.get_mut("properties") {
         for property in properties.values_mut() {
             clean(property);
@@ -48,6 +54,15 @@ fn clean(value: &mut Value) {
             children.iter_mut().for_each(clean);
         }
     }
+}
+
+/// Doc comments wrap lines; a schema description should not (tool declarations put
+/// each description on comment lines of their own).
+fn unwrap_lines(text: &str) -> String {
+    text.split("\n\n")
+        .map(|paragraph| paragraph.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join("\n\n")
 }
 
 /// `{"type": ["integer", "null"]}` → `{"type": "integer"}`; `{"anyOf": [X, {"type":
@@ -87,7 +102,8 @@ mod tests {
     #[derive(Deserialize, JsonSchema)]
     #[allow(dead_code)]
     struct Args {
-        /// The path.
+        /// The path,
+        /// relative.
         path: String,
         /// First line.
         offset: Option<u32>,
@@ -96,13 +112,14 @@ mod tests {
     #[test]
     fn optional_fields_are_plain_and_not_required() {
         let schema = parameters_schema::<Args>();
+        let order: Vec<&String> = schema["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(order, ["path", "offset"], "declaration order");
         assert_eq!(
             schema,
             json!({
                 "type": "object",
-                "description": "Arguments.",
                 "properties": {
-                    "path": {"type": "string", "description": "The path."},
+                    "path": {"type": "string", "description": "The path, relative."},
                     "offset": {"type": "integer", "description": "First line.", "minimum": 0}
                 },
                 "required": ["path"]
