@@ -393,6 +393,11 @@ async fn build_wasi(
         .stdout(stdout.clone())
         .stderr(stderr.clone())
         .arg(name);
+    // File operations run on the calling thread instead of tokio's blocking pool: a
+    // local open or read is far cheaper than the hand-off (several per call). The price:
+    // a file operation stuck in the kernel (a hung network file system) holds its runtime
+    // thread until it returns; the timeout then ends the call.
+    builder.allow_blocking_current_thread(true);
     // A tool has no business with more randomness than this in one request.
     builder.max_random_size(1 << 20);
     if let Some(workspace) = workspace {

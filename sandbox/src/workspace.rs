@@ -9,6 +9,7 @@
 use std::fs::{self, File};
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
 
 /// A workspace path the host refuses to touch.
 #[derive(Debug, thiserror::Error)]
@@ -69,15 +70,24 @@ pub fn check_workspace(path: &Path) -> Result<PathBuf, WorkspaceError> {
             what: "the root directory",
         });
     }
-    if let Some(home) = std::env::var_os("HOME").filter(|home| !home.is_empty())
-        && fs::canonicalize(&home).is_ok_and(|home| home == canonical)
-    {
+    if home_dir().is_some_and(|home| *home == canonical) {
         return Err(WorkspaceError::TooBroad {
             path: path.to_path_buf(),
             what: "your home directory",
         });
     }
     Ok(canonical)
+}
+
+/// The canonical home directory, looked up once (it is checked on every call).
+fn home_dir() -> Option<&'static PathBuf> {
+    static HOME: OnceLock<Option<PathBuf>> = OnceLock::new();
+    HOME.get_or_init(|| {
+        std::env::var_os("HOME")
+            .filter(|home| !home.is_empty())
+            .and_then(|home| fs::canonicalize(home).ok())
+    })
+    .as_ref()
 }
 
 /// Reads `relative` inside `workspace` without following any symlink: every component
