@@ -31,6 +31,9 @@ use ossa_model::{
 use ossa_prompts::{Rendered, SpecialToken};
 use ossa_tiny_gguf::Spec;
 
+/// Encodes a text, returning the number of tokens.
+type Encoder<'a> = dyn Fn(&str) -> usize + 'a;
+
 fn env_u32(name: &str, default: u32) -> u32 {
     std::env::var(name)
         .ok()
@@ -69,16 +72,29 @@ fn main() {
     let b64 = base64_run(512 * 1024);
     let o200k_tok = O200kHarmony::new();
     o200k_tok.encode_text("warm up the tables");
-    for (name, tok) in [
-        ("o200k_harmony (bpe-openai)", &o200k_tok as &dyn Tokenizer),
-        ("llama.cpp, o200k vocabulary", o200k_backend.tokenizer()),
-        ("llama.cpp, tiny vocabulary", tiny_backend.tokenizer()),
-    ] {
+    let encoders: [(&str, &Encoder); 4] = [
+        ("O200kHarmony (bpe-openai)", &|t| {
+            o200k_tok.encode_text(t).len()
+        }),
+        ("LlamaTokenizer, o200k model", &|t| {
+            o200k_backend.tokenizer().encode_text(t).len()
+        }),
+        ("  llama.cpp's own tokenizer", &|t| {
+            o200k_backend
+                .llama_tokenizer()
+                .encode_text_with_llama_cpp(t)
+                .len()
+        }),
+        ("LlamaTokenizer, tiny model", &|t| {
+            tiny_backend.tokenizer().encode_text(t).len()
+        }),
+    ];
+    for (name, encode) in encoders {
         let mut times = Vec::new();
         let mut count = 0;
         for _ in 0..3 {
             let start = Instant::now();
-            count = tok.encode_text(&b64).len();
+            count = encode(&b64);
             times.push(start.elapsed().as_secs_f64() * 1000.0);
         }
         println!(
@@ -98,7 +114,9 @@ fn main() {
         let prompt = find_long_greedy_prompt(backend, n_tokens);
         let mut ossa = Vec::new();
         let mut bare = Vec::new();
+        let mut bare_sampler = Vec::new();
         let mut produced = 0;
+        let stops = stop_ids(backend);
         for _ in 0..runs {
             let (tps, n) = ossa_decode(backend, &prompt, n_tokens);
             ossa.push(tps);
@@ -108,12 +126,22 @@ fn main() {
                 &prompt,
                 n_tokens,
                 threads,
-                &stop_ids(backend),
+                &stops,
+                Pick::Argmax,
+            ));
+            bare_sampler.push(bare_decode(
+                backend,
+                &prompt,
+                n_tokens,
+                threads,
+                &stops,
+                Pick::LlamaGreedy,
             ));
         }
-        let (o, b) = (median(ossa), median(bare));
+        let (o, b, bs) = (median(ossa), median(bare), median(bare_sampler));
         println!(
-            "{name:24} ossa {o:8.1} tok/s   bare loop {b:8.1} tok/s   ratio {:.3}   ({produced} tokens, prompt {})",
+            "{name:24} ossa {o:8.1} tok/s   bare loop {b:8.1} tok/s   ratio {:.3}   \
+             (bare loop with LlamaSampler::greedy {bs:8.1} tok/s; {produced} tokens, prompt {})",
             o / b,
             prompt.len()
         );
@@ -256,6 +284,15 @@ fn stop_ids(backend: &LlamaCppBackend) -> Stops {
     ])
 }
 
+/// How the bare loop picks the next token.
+#[derive(Clone, Copy)]
+enum Pick {
+    /// A scan of the logits, as ossa's greedy sampler does: the same work as ossa.
+    Argmax,
+    /// llama-cpp-2's `LlamaSampler::greedy()`, the obvious way to write the loop.
+    LlamaGreedy,
+}
+
 /// The same work with llama-cpp-2 directly: prefill, then greedy sample + decode one token
 /// at a time, stopping on the same stop tokens.
 fn bare_decode(
@@ -264,6 +301,7 @@ fn bare_decode(
     n: u32,
     threads: u32,
     stops: &Stops,
+    pick: Pick,
 ) -> f64 {
     let model = backend.llama_model();
     let llama = ossa_model::shared_backend().unwrap();
@@ -287,7 +325,19 @@ fn bare_decode(
     let mut produced = 0u32;
     let start = Instant::now();
     loop {
-        let tok = sampler.sample(&ctx, -1);
+        let tok = match pick {
+            Pick::Argmax => {
+                let logits = ctx.get_logits_ith(-1);
+                let mut best = 0;
+                for (i, v) in logits.iter().enumerate() {
+                    if *v > logits[best] {
+                        best = i;
+                    }
+                }
+                LlamaToken(best as i32)
+            }
+            Pick::LlamaGreedy => sampler.sample(&ctx, -1),
+        };
         produced += 1;
         if stops.0.contains(&(tok.0 as TokenId)) || produced >= n {
             break;

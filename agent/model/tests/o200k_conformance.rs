@@ -72,11 +72,43 @@ fn o200k_harmony_conversations_match_openai_harmony() {
     check_conversations(&O200kHarmony::new(), "o200k_harmony");
 }
 
+/// The o200k model's tokenizer with text encoded by llama.cpp itself (the backend's own
+/// `encode_text` switches to bpe-openai for this vocabulary).
+struct LlamaCppOnly<'a>(&'a ossa_model::LlamaTokenizer);
+
+impl Tokenizer for LlamaCppOnly<'_> {
+    fn special_id(&self, token: ossa_prompts::SpecialToken) -> u32 {
+        self.0.special_id(token)
+    }
+    fn encode_text(&self, text: &str) -> Vec<u32> {
+        self.0.encode_text_with_llama_cpp(text)
+    }
+    fn decode(&self, id: u32) -> Result<ossa_model::Decoded, ossa_model::ModelError> {
+        self.0.decode(id)
+    }
+    fn vocab_size(&self) -> u32 {
+        self.0.vocab_size()
+    }
+}
+
 #[test]
-fn llama_vocab_of_the_o200k_model_matches_openai_harmony() {
-    let backend = common::o200k_backend();
-    let tokenizer = ossa_model::Backend::tokenizer(backend);
+fn llama_cpp_tokenization_of_the_o200k_model_matches_openai_harmony() {
+    let tokenizer = common::o200k_backend().llama_tokenizer();
     assert_eq!(tokenizer.vocab_size(), 201_088);
-    check_texts(tokenizer, "llama.cpp o200k vocab");
-    check_conversations(tokenizer, "llama.cpp o200k vocab");
+    let llama_cpp = LlamaCppOnly(tokenizer);
+    check_texts(&llama_cpp, "llama.cpp o200k vocab");
+    check_conversations(&llama_cpp, "llama.cpp o200k vocab");
+}
+
+#[test]
+fn the_o200k_model_encodes_with_bpe_openai_and_the_same_ids() {
+    let tokenizer = common::o200k_backend().llama_tokenizer();
+    assert!(tokenizer.uses_o200k_encoder());
+    assert!(
+        !common::tiny_backend()
+            .llama_tokenizer()
+            .uses_o200k_encoder()
+    );
+    check_texts(tokenizer, "o200k model, bpe-openai path");
+    check_conversations(tokenizer, "o200k model, bpe-openai path");
 }

@@ -182,7 +182,7 @@ impl<'m> Engine<'m> {
             if tokens.len() >= max_new_tokens as usize {
                 break StopReason::Length;
             }
-            let tok = sampler.sample(&self.ctx, -1);
+            let tok = sampler.sample(&self.ctx);
             let id = tok.0 as TokenId;
             tokens.push(id);
             on_token(id);
@@ -234,11 +234,44 @@ fn decode_error(err: DecodeError, tokens: usize, n_ctx: usize) -> ModelError {
     }
 }
 
-/// The sampler chain for `settings`: greedy at temperature 0, else
+/// How the next token is chosen.
+pub(crate) enum Sampler {
+    /// The most likely token, by a scan of the logits. llama.cpp's greedy sampler first
+    /// copies the whole vocabulary into a freshly allocated candidate array (2.4 MB for
+    /// gpt-oss), which costs more than the scan itself.
+    Greedy,
+    /// A llama.cpp sampler chain (its candidate buffer is reused between tokens).
+    Chain(LlamaSampler),
+}
+
+impl Sampler {
+    fn sample(&mut self, ctx: &LlamaContext<'_>) -> LlamaToken {
+        match self {
+            Sampler::Greedy => LlamaToken(argmax(ctx.get_logits_ith(-1)) as i32),
+            // Sampling already accepts the token into the chain's state.
+            Sampler::Chain(chain) => chain.sample(ctx, -1),
+        }
+    }
+}
+
+/// Index of the first largest value (llama.cpp's greedy rule); NaNs never win.
+fn argmax(logits: &[f32]) -> usize {
+    let mut best = 0;
+    let mut best_value = f32::NEG_INFINITY;
+    for (i, v) in logits.iter().enumerate() {
+        if *v > best_value {
+            best = i;
+            best_value = *v;
+        }
+    }
+    best
+}
+
+/// The sampler for `settings`: greedy at temperature 0, else the chain
 /// top-p → min-p → temperature → seeded draw.
-pub(crate) fn build_sampler(settings: &SamplerSettings) -> LlamaSampler {
+pub(crate) fn build_sampler(settings: &SamplerSettings) -> Sampler {
     if settings.temperature <= 0.0 {
-        return LlamaSampler::greedy();
+        return Sampler::Greedy;
     }
     let mut chain = Vec::with_capacity(4);
     if settings.top_p < 1.0 {
@@ -250,5 +283,17 @@ pub(crate) fn build_sampler(settings: &SamplerSettings) -> LlamaSampler {
     chain.push(LlamaSampler::temp(settings.temperature));
     // llama.cpp's LLAMA_DEFAULT_SEED (u32::MAX) draws a random seed.
     chain.push(LlamaSampler::dist(settings.seed.unwrap_or(u32::MAX)));
-    LlamaSampler::chain_simple(chain)
+    Sampler::Chain(LlamaSampler::chain_simple(chain))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_takes_the_first_maximum_and_skips_nan() {
+        assert_eq!(argmax(&[0.5, 2.0, 2.0, -1.0]), 1);
+        assert_eq!(argmax(&[f32::NAN, -3.0, -2.0]), 2);
+        assert_eq!(argmax(&[]), 0);
+    }
 }

@@ -6,6 +6,9 @@
 //! [`LlamaTokenizer::encode_text`] cuts every occurrence of such a literal right after its
 //! leading `<|`: no piece then holds a whole literal. Under the o200k pre-tokenizer a `<|`
 //! followed by a letter already ends a pre-token, so the ids equal a plain BPE of the text.
+//!
+//! When the vocabulary is o200k_harmony (every real gpt-oss GGUF), text is encoded by
+//! bpe-openai instead: the same ids, linear time, and no special tokens at all.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,6 +29,11 @@ pub struct LlamaTokenizer {
     /// Texts llama.cpp always splits out (USER_DEFINED tokens), with the byte offset to cut at.
     always_split: Vec<(String, usize)>,
     vocab_size: u32,
+    /// Set when the vocabulary is o200k_harmony (every real gpt-oss): text is then encoded by
+    /// bpe-openai, which gives the same ids (checked token by token at load, and against
+    /// openai-harmony in the tests) about 25 times faster than llama.cpp's tokenizer, whose
+    /// 512 KiB base64 run takes about a second.
+    o200k: Option<&'static bpe_openai::Tokenizer>,
 }
 
 impl std::fmt::Debug for LlamaTokenizer {
@@ -83,13 +91,42 @@ impl LlamaTokenizer {
                 always_split.push((text.to_string(), cut));
             }
         }
+        let o200k = is_o200k_harmony(&model, &specials).then(bpe_openai::o200k_base);
         Ok(LlamaTokenizer {
             model,
             specials,
             by_id,
             always_split,
             vocab_size,
+            o200k,
         })
+    }
+
+    /// Encodes text with llama.cpp's own tokenizer, made injection-proof by cutting
+    /// always-split literals (see the module docs). [`Tokenizer::encode_text`] uses this
+    /// unless the vocabulary is o200k_harmony.
+    pub fn encode_text_with_llama_cpp(&self, text: &str) -> Vec<TokenId> {
+        let vocab = self.model.vocab();
+        let mut ids = Vec::with_capacity(text.len() / 3 + 1);
+        let mut buf = Vec::new();
+        let mut start = 0;
+        let cuts = self.cut_points(text);
+        for end in cuts.into_iter().chain([text.len()]) {
+            if end <= start {
+                continue;
+            }
+            // tokenize_into appends to the buffer.
+            buf.clear();
+            vocab.tokenize_into(&text.as_bytes()[start..end], &mut buf, false, false);
+            ids.extend(buf.iter().map(|t| t.0 as TokenId));
+            start = end;
+        }
+        ids
+    }
+
+    /// True when text is encoded by bpe-openai's o200k_base rather than llama.cpp.
+    pub fn uses_o200k_encoder(&self) -> bool {
+        self.o200k.is_some()
     }
 
     /// Byte offsets at which `text` must be cut so no piece contains a whole always-split
@@ -109,6 +146,29 @@ impl LlamaTokenizer {
     }
 }
 
+/// Whether the model's vocabulary is o200k_harmony: the size, the special ids and every
+/// ordinary token's bytes match the o200k_base ranks.
+fn is_o200k_harmony(model: &LlamaModel, specials: &[TokenId]) -> bool {
+    let vocab = model.vocab();
+    if u32::try_from(vocab.n_tokens()) != Ok(crate::O200K_HARMONY_VOCAB_SIZE) {
+        return false;
+    }
+    if !SpecialToken::ALL
+        .iter()
+        .zip(specials)
+        .all(|(token, id)| token.o200k_id() == *id)
+    {
+        return false;
+    }
+    let bpe = &bpe_openai::o200k_base().bpe;
+    let mut buf = Vec::new();
+    (0..bpe.num_tokens() as u32).all(|id| {
+        buf.clear();
+        vocab.token_to_piece_into(LlamaToken(id as i32), &mut buf, false, None);
+        buf == bpe.token_bytes(id)
+    })
+}
+
 impl Tokenizer for LlamaTokenizer {
     fn special_id(&self, token: SpecialToken) -> TokenId {
         let index = SpecialToken::ALL
@@ -119,22 +179,11 @@ impl Tokenizer for LlamaTokenizer {
     }
 
     fn encode_text(&self, text: &str) -> Vec<TokenId> {
-        let vocab = self.model.vocab();
-        let mut ids = Vec::with_capacity(text.len() / 3 + 1);
-        let mut buf = Vec::new();
-        let mut start = 0;
-        let cuts = self.cut_points(text);
-        for end in cuts.into_iter().chain([text.len()]) {
-            if end <= start {
-                continue;
-            }
-            // tokenize_into appends to the buffer.
-            buf.clear();
-            vocab.tokenize_into(&text.as_bytes()[start..end], &mut buf, false, false);
-            ids.extend(buf.iter().map(|t| t.0 as TokenId));
-            start = end;
+        match self.o200k {
+            // bpe-openai knows no special tokens: markers in the text stay text.
+            Some(bpe) => bpe.encode(text),
+            None => self.encode_text_with_llama_cpp(text),
         }
-        ids
     }
 
     fn decode(&self, id: TokenId) -> Result<Decoded, ModelError> {
