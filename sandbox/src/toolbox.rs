@@ -85,20 +85,20 @@ pub enum ToolboxError {
     #[error("{0}")]
     Home(String),
     /// A component could not be loaded.
-    #[error("cannot load tool {what}: {source}")]
+    #[error("cannot load tool {what}: {reason}")]
     Load {
         /// The tool's name or file.
         what: String,
         /// Why.
-        source: LoadError,
+        reason: LoadError,
     },
     /// A policy file is invalid.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {reason}", path.display())]
     Policy {
         /// The policy file.
         path: PathBuf,
         /// Why.
-        source: PolicyError,
+        reason: PolicyError,
     },
     /// Reading or writing the toolbox's files failed.
     #[error("{}: {message}", path.display())]
@@ -160,9 +160,9 @@ impl Toolbox {
                     builtin_policy(builtin.name),
                 )
                 .await
-                .map_err(|source| ToolboxError::Load {
+                .map_err(|reason| ToolboxError::Load {
                     what: builtin.name.to_owned(),
-                    source,
+                    reason,
                 })?;
             toolbox.entries.push((tool, ToolSource::Builtin));
         }
@@ -189,9 +189,9 @@ impl Toolbox {
     async fn load_user_tool(&self, dir: &Path) -> Result<Tool, ToolboxError> {
         let policy_path = dir.join("policy.toml");
         let text = fs::read_to_string(&policy_path).map_err(|err| io_error(&policy_path, &err))?;
-        let policy = ToolPolicy::from_toml(&text).map_err(|source| ToolboxError::Policy {
+        let policy = ToolPolicy::from_toml(&text).map_err(|reason| ToolboxError::Policy {
             path: policy_path,
-            source,
+            reason,
         })?;
         self.check_mounts(&policy)?;
         let wasm_path = dir.join("tool.wasm");
@@ -200,9 +200,9 @@ impl Toolbox {
             .host
             .load(wasm, policy)
             .await
-            .map_err(|source| ToolboxError::Load {
+            .map_err(|reason| ToolboxError::Load {
                 what: wasm_path.display().to_string(),
-                source,
+                reason,
             })?;
         let expected = dir
             .file_name()
@@ -259,9 +259,9 @@ impl Toolbox {
             .host
             .load(wasm.clone(), policy)
             .await
-            .map_err(|source| ToolboxError::Load {
+            .map_err(|reason| ToolboxError::Load {
                 what: "component".to_owned(),
-                source,
+                reason,
             })?;
         let name = tool.name().to_owned();
         if self.is_builtin(&name) {
