@@ -46,8 +46,11 @@ prepare() {
   [ -d "$src" ] || { log "vendored ggml source not found in the cargo registry"; exit 1; }
   rm -rf "$work/ggml-src"
   cp -r "$src" "$work/ggml-src"
-  # Tests and examples are not needed to build a backend.
+  # Tests and examples are not needed to build a backend. The crate's packaged copy lacks
+  # ggml.pc.in, which ggml's CMakeLists configures unconditionally (checked: configure
+  # succeeds with an empty one).
   rm -rf "$work/ggml-src/examples" "$work/ggml-src/tests"
+  touch "$work/ggml-src/ggml.pc.in"
   du -sh "$work" >&2
   log "ready: carry target/gpu-check and run 'scripts/gpu-check.sh device' on the GPU machine"
 }

@@ -56,7 +56,7 @@ fn main() {
     let o200k = ossa_tiny_gguf::ensure(&Spec::o200k(), dir).unwrap();
     let options = LlamaOptions {
         threads: Some(threads),
-        ctx_size: Some(4096),
+        ctx_size: Some(env_u32("OSSA_BENCH_CTX", 4096)),
         progress: false,
         ..LlamaOptions::default()
     };
@@ -306,12 +306,12 @@ fn bare_decode(
     let model = backend.llama_model();
     let llama = ossa_model::shared_backend().unwrap();
     let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(4096))
+        .with_n_ctx(NonZeroU32::new(env_u32("OSSA_BENCH_CTX", 4096)))
+        .with_swa_full(std::env::var_os("OSSA_BENCH_NO_SWA_FULL").is_none())
         .with_n_batch(2048)
         .with_n_ubatch(512)
         .with_n_threads(threads as i32)
-        .with_n_threads_batch(threads as i32)
-        .with_swa_full(true);
+        .with_n_threads_batch(threads as i32);
     let mut ctx = model.new_context(llama, params).unwrap();
     let mut batch = LlamaBatch::new(2048, 1);
     for (i, t) in prompt.iter().enumerate() {

@@ -9,6 +9,17 @@
 //!   prefix reuse across calls) and [`HttpBackend`] (llama-server `/completion`, or an
 //!   OpenAI-compatible `/v1/completions` such as vLLM).
 //! * [`gguf`]: reads and checks a GGUF's metadata in Rust before llama.cpp sees the file.
+//!
+//! Environment variables read by this crate, its tests and its benchmark:
+//! * `OSSA_GGML_BACKENDS_DIR`: where ggml's backend libraries are (only with the
+//!   `dynamic-backends` feature);
+//! * `OSSA_LLAMA_SERVER`: a llama-server binary (scripts/llama-server.sh builds one) for
+//!   the HTTP test and benchmark; without it they say loudly that they did not run, and
+//!   `OSSA_REQUIRE_LLAMA_SERVER=1` turns that into a failure;
+//! * `OSSA_LLAMA_BENCH`: a llama-bench binary for the decode comparison (default: next to
+//!   `OSSA_LLAMA_SERVER`);
+//! * `OSSA_BENCH_THREADS`, `OSSA_BENCH_TOKENS`, `OSSA_BENCH_RUNS`, `OSSA_BENCH_CTX`: benchmark
+//!   settings.
 #![deny(missing_docs)]
 
 mod backend;
