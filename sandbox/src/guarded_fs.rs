@@ -7,8 +7,9 @@
 //!   `write-limit`. The sandbox has no disk quota otherwise.
 //! - **Refusals are recorded.** wasmtime-wasi answers accesses outside the grants
 //!   (`..` out of a mount, symlinks leading out, writes through read-only mounts) with
-//!   `not-permitted`; each one is recorded, and the call fails as `denied` whatever
-//!   the tool returns, so a tool cannot probe its boundaries quietly.
+//!   `not-permitted`; each refused open or change is recorded, and the call fails as
+//!   `denied` whatever the tool returns, so a tool cannot probe its boundaries
+//!   quietly. (Refused metadata probes are not: they reveal nothing.)
 //! - **No symlinks out.** WASI lets a guest create a symlink whose target lies
 //!   outside the mount; the guest cannot follow it, but host programs would (an
 //!   editor, git, ossa itself). Such symlinks are refused.
@@ -241,9 +242,10 @@ impl HostDescriptor for GuardedFs<'_> {
         path_flags: types::PathFlags,
         path: String,
     ) -> FsResult<types::DescriptorStat> {
-        let what = format!("inspect {path:?}");
-        let result = self.inner.stat_at(fd, path_flags, path).await;
-        self.watch(|| what, result)
+        // Probes (stat, readlink, metadata hash) are not recorded: listing a directory
+        // that holds a symlink leading out is normal, and wasmtime-wasi answers without
+        // revealing anything outside.
+        self.inner.stat_at(fd, path_flags, path).await
     }
 
     async fn set_times_at(
@@ -313,9 +315,7 @@ impl HostDescriptor for GuardedFs<'_> {
         fd: Resource<types::Descriptor>,
         path: String,
     ) -> FsResult<String> {
-        let what = format!("read the link {path:?}");
-        let result = self.inner.readlink_at(fd, path).await;
-        self.watch(|| what, result)
+        self.inner.readlink_at(fd, path).await
     }
 
     async fn remove_directory_at(
@@ -421,9 +421,7 @@ impl HostDescriptor for GuardedFs<'_> {
         path_flags: types::PathFlags,
         path: String,
     ) -> FsResult<types::MetadataHashValue> {
-        let what = format!("inspect {path:?}");
-        let result = self.inner.metadata_hash_at(fd, path_flags, path).await;
-        self.watch(|| what, result)
+        self.inner.metadata_hash_at(fd, path_flags, path).await
     }
 }
 

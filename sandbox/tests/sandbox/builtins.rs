@@ -163,6 +163,27 @@ async fn list_dir_skips_git_and_ignored_files() {
     assert!(failure.message.contains("is a file"), "{failure:?}");
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn listing_and_searching_ignore_symlinks_that_lead_out() {
+    let dir = project();
+    let outside = tempfile::tempdir().unwrap();
+    fs::write(outside.path().join("secret.rs"), "fn main() secret\n").unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("src/out")).unwrap();
+    std::os::unix::fs::symlink("../README.md", dir.path().join("src/readme")).unwrap();
+    let text = call("list_dir", json!({"path": "src"}), dir.path())
+        .await
+        .unwrap();
+    assert_eq!(
+        text,
+        "src/\n  main.rs\n  out -> (outside the workspace)\n  readme -> ../README.md\n  util/\n    mod.rs\n"
+    );
+    let text = call("grep", json!({"pattern": "secret"}), dir.path())
+        .await
+        .unwrap();
+    assert!(text.starts_with("No matches"), "{text}");
+}
+
 #[tokio::test]
 async fn grep_searches_text_files_only() {
     let dir = project();

@@ -85,9 +85,10 @@ most 1000 entries are shown.";
             let name = entry.file_name().to_string_lossy();
             let file_type = entry.file_type();
             if file_type.is_some_and(|t| t.is_symlink()) {
+                // The sandbox refuses to read links to absolute paths (outside it).
                 let target = fs::read_link(entry.path())
                     .map(|t| t.to_string_lossy().into_owned())
-                    .unwrap_or_else(|_| "?".to_owned());
+                    .unwrap_or_else(|_| "(outside the workspace)".to_owned());
                 out.push_str(&format!("{indent}{name} -> {target}\n"));
             } else if file_type.is_some_and(|t| t.is_dir()) {
                 out.push_str(&format!("{indent}{name}/\n"));
