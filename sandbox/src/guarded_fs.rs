@@ -3,8 +3,8 @@
 //!
 //! - **Write limit.** Every byte written (direct writes, write/append streams, file
 //!   growth through `set-size`) and every created entry is charged to the call's
-//!   budget; the write that would exceed it traps, and the call fails as
-//!   `write-limit`. The sandbox has no disk quota otherwise.
+//!   budget; the write that would exceed it fails as if the disk were full, and the
+//!   call fails as `write-limit`. The sandbox has no disk quota otherwise.
 //! - **Refusals are recorded.** wasmtime-wasi answers accesses outside the grants
 //!   (`..` out of a mount, symlinks leading out, writes through read-only mounts) with
 //!   `not-permitted`; each refused open or change is recorded, and the call fails as
@@ -61,13 +61,14 @@ impl GuardedFs<'_> {
         result
     }
 
-    fn charge(&self, bytes: u64, what: &str) -> FsResult<()> {
+    /// Charges a write; past the limit the write fails as if the disk were full. The
+    /// guest keeps running (so a tool like apply_patch can clean up) but cannot write
+    /// more, and the call fails as `write-limit` whatever it returns.
+    fn charge(&self, bytes: u64) -> FsResult<()> {
         if self.monitor.charge_write(bytes) {
             Ok(())
         } else {
-            Err(FsError::trap(wasmtime::format_err!(
-                "write limit reached while {what}"
-            )))
+            Err(ErrorCode::InsufficientSpace.into())
         }
     }
 
@@ -165,7 +166,7 @@ impl HostDescriptor for GuardedFs<'_> {
     ) -> FsResult<()> {
         let current = self.inner.stat(Resource::new_borrow(fd.rep())).await?.size;
         if size > current {
-            self.charge(size - current, "growing a file")?;
+            self.charge(size - current)?;
         }
         let result = self.inner.set_size(fd, size).await;
         self.watch(
@@ -202,7 +203,7 @@ impl HostDescriptor for GuardedFs<'_> {
         buf: Vec<u8>,
         offset: types::Filesize,
     ) -> FsResult<types::Filesize> {
-        self.charge(buf.len() as u64, "writing a file")?;
+        self.charge(buf.len() as u64)?;
         let result = self.inner.write(fd, buf, offset).await;
         self.watch(
             || "write a file through a read-only mount".to_owned(),
@@ -226,7 +227,7 @@ impl HostDescriptor for GuardedFs<'_> {
         fd: Resource<types::Descriptor>,
         path: String,
     ) -> FsResult<()> {
-        self.charge(ENTRY_COST, "creating a directory")?;
+        self.charge(ENTRY_COST)?;
         let what = format!("create directory {path:?}");
         let result = self.inner.create_directory_at(fd, path).await;
         self.watch(|| what, result)
@@ -272,7 +273,7 @@ impl HostDescriptor for GuardedFs<'_> {
         new_descriptor: Resource<types::Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
-        self.charge(ENTRY_COST, "creating a hard link")?;
+        self.charge(ENTRY_COST)?;
         let what = format!("hard-link {old_path:?} as {new_path:?}");
         let result = self
             .inner
@@ -290,7 +291,7 @@ impl HostDescriptor for GuardedFs<'_> {
         flags: types::DescriptorFlags,
     ) -> FsResult<Resource<types::Descriptor>> {
         if oflags.contains(types::OpenFlags::CREATE) {
-            self.charge(ENTRY_COST, "creating a file")?;
+            self.charge(ENTRY_COST)?;
         }
         let writing = oflags.intersects(types::OpenFlags::CREATE | types::OpenFlags::TRUNCATE)
             || flags.contains(types::DescriptorFlags::WRITE);
@@ -352,7 +353,7 @@ impl HostDescriptor for GuardedFs<'_> {
             self.monitor.violation(what);
             return Err(ErrorCode::NotPermitted.into());
         }
-        self.charge(ENTRY_COST, "creating a symlink")?;
+        self.charge(ENTRY_COST)?;
         let result = self.inner.symlink_at(fd, src_path, dest_path).await;
         self.watch(|| what, result)
     }
@@ -455,9 +456,11 @@ impl Pollable for MeteredStream {
 impl OutputStream for MeteredStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         if !self.monitor.charge_write(bytes.len() as u64) {
-            return Err(StreamError::trap(
-                "write limit reached while writing a file",
-            ));
+            let full = std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "write limit of the tool reached",
+            );
+            return Err(StreamError::LastOperationFailed(full.into()));
         }
         self.inner.write(bytes)
     }

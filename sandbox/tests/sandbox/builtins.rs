@@ -233,6 +233,31 @@ async fn apply_patch_edits_files() {
 }
 
 #[tokio::test]
+async fn apply_patch_is_atomic_when_the_write_limit_stops_it() {
+    let dir = project();
+    let before = crate::support::snapshot(dir.path());
+    let big: String = (0..40_000)
+        .map(|n| format!("+line {n} of a generated file\n"))
+        .collect();
+    let patch = format!(
+        "*** Begin Patch\n*** Update File: README.md\n # Demo\n-\n+(edited)\n*** Add File: big.txt\n{big}*** End Patch\n"
+    );
+    let mut policy = ossa_sandbox::builtin_policy("apply_patch");
+    policy.write_limit_mib = 1;
+    let tool = builtin("apply_patch").await.with_policy(policy).unwrap();
+    let failure = tool
+        .call(&json!({ "input": patch }).to_string(), dir.path())
+        .await
+        .unwrap_err();
+    assert_eq!(failure.kind, FailureKind::WriteLimit, "{failure:?}");
+    assert_eq!(
+        crate::support::snapshot(dir.path()),
+        before,
+        "no file changed, no staging file left"
+    );
+}
+
+#[tokio::test]
 async fn descriptions_and_schemas_are_what_the_model_needs() {
     let grep = builtin("grep").await;
     let info = grep.info();

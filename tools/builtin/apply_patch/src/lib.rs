@@ -2,8 +2,9 @@
 //!
 //! The work happens in three steps: [`unwrap`] takes the patch out of whatever the model
 //! wrapped it in, [`parse`] reads the V4A text, [`apply`] locates every hunk and
-//! computes every new file in memory. Only then are files written; if a write fails,
-//! the files already written are put back as they were.
+//! computes every new file in memory. Only then are files written, staged next to
+//! their targets and renamed into place (see [`commit`]), so a failure at any point
+//! leaves the workspace as it was.
 
 pub mod apply;
 pub mod parse;
@@ -114,60 +115,116 @@ fn read_existing(path: &str) -> Result<Option<String>, ToolError> {
     }
 }
 
+/// Writes every change in two phases, so that a failure leaves the files as they were:
+///
+/// 1. every new content goes to a staging file next to its target (`.<name>.ossa-patch`);
+///    if any staging write fails (a full disk, the tool's write limit), the staging
+///    files are removed and nothing else was touched;
+/// 2. staging files are renamed over their targets and deleted files removed; renames
+///    and removals need no space, and if one still fails, the targets already
+///    replaced get their previous contents back.
+fn commit(changes: &[Change]) -> Result<(), ToolError> {
+    let mut staged: Vec<Staged> = Vec::new();
+    for change in changes {
+        let Change::Write { path, content } = change else {
+            continue;
+        };
+        match stage(path, content) {
+            Ok(entry) => staged.push(entry),
+            Err(err) => {
+                discard(&staged);
+                return Err(rewrap(err, "nothing was changed"));
+            }
+        }
+    }
+    let mut done: Vec<Undo> = Vec::new();
+    let mut next_staged = staged.iter();
+    for change in changes {
+        let result = match change {
+            Change::Write { .. } => match next_staged.next() {
+                Some(entry) => replace(entry, &mut done),
+                None => Err(ToolError::Failed(
+                    "internal error: a staged file is missing".to_owned(),
+                )),
+            },
+            Change::Remove { path } => remove(path, &mut done),
+        };
+        if let Err(err) = result {
+            discard(&staged);
+            let failures = roll_back(done);
+            let outcome = if failures.is_empty() {
+                "the files already changed were restored, so nothing changed".to_owned()
+            } else {
+                format!(
+                    "restoring the files already changed also failed for: {}",
+                    failures.join(", ")
+                )
+            };
+            return Err(rewrap(err, &outcome));
+        }
+    }
+    Ok(())
+}
+
+/// A new content written next to its target, waiting to be renamed into place.
+struct Staged {
+    target: PathBuf,
+    staging: PathBuf,
+    shown: String,
+}
+
 /// What a path held before the patch touched it, for rolling back.
 struct Undo {
     path: PathBuf,
     before: Option<Vec<u8>>,
 }
 
-/// Writes every change; on the first failure restores what was already written.
-fn commit(changes: &[Change]) -> Result<(), ToolError> {
-    let mut undo: Vec<Undo> = Vec::new();
-    for change in changes {
-        if let Err(err) = commit_one(change, &mut undo) {
-            let rollback_failures = roll_back(undo);
-            let mut message = format!("apply_patch: {err}; ");
-            if rollback_failures.is_empty() {
-                message.push_str("the files already written were restored, so nothing changed");
-            } else {
-                message.push_str(&format!(
-                    "restoring the files already written also failed for: {}",
-                    rollback_failures.join(", ")
-                ));
-            }
-            return Err(match err {
-                ToolError::Denied(_) => ToolError::Denied(message),
-                _ => ToolError::Failed(message),
-            });
-        }
+fn stage(path: &str, content: &str) -> Result<Staged, ToolError> {
+    let target = resolve_path(path)?;
+    let name = target
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("file");
+    let staging = target.with_file_name(format!(".{name}.ossa-patch"));
+    if let Some(parent) = target.parent() {
+        fs::create_dir_all(parent).map_err(|err| ToolError::io(path, &err))?;
     }
+    if let Err(err) = fs::write(&staging, content.as_bytes()) {
+        let _ = fs::remove_file(&staging);
+        return Err(ToolError::io(path, &err));
+    }
+    Ok(Staged {
+        target,
+        staging,
+        shown: path.to_owned(),
+    })
+}
+
+fn replace(entry: &Staged, done: &mut Vec<Undo>) -> Result<(), ToolError> {
+    let before = fs::read(&entry.target).ok();
+    fs::rename(&entry.staging, &entry.target).map_err(|err| ToolError::io(&entry.shown, &err))?;
+    done.push(Undo {
+        path: entry.target.clone(),
+        before,
+    });
     Ok(())
 }
 
-fn commit_one(change: &Change, undo: &mut Vec<Undo>) -> Result<(), ToolError> {
-    match change {
-        Change::Write { path, content } => {
-            let resolved = resolve_path(path)?;
-            let before = fs::read(&resolved).ok();
-            if let Some(parent) = resolved.parent() {
-                fs::create_dir_all(parent).map_err(|err| ToolError::io(path, &err))?;
-            }
-            undo.push(Undo {
-                path: resolved.clone(),
-                before,
-            });
-            fs::write(&resolved, content.as_bytes()).map_err(|err| ToolError::io(path, &err))
-        }
-        Change::Remove { path } => {
-            let resolved = resolve_path(path)?;
-            let before = fs::read(&resolved).map_err(|err| ToolError::io(path, &err))?;
-            fs::remove_file(&resolved).map_err(|err| ToolError::io(path, &err))?;
-            undo.push(Undo {
-                path: resolved,
-                before: Some(before),
-            });
-            Ok(())
-        }
+fn remove(path: &str, done: &mut Vec<Undo>) -> Result<(), ToolError> {
+    let resolved = resolve_path(path)?;
+    let before = fs::read(&resolved).map_err(|err| ToolError::io(path, &err))?;
+    fs::remove_file(&resolved).map_err(|err| ToolError::io(path, &err))?;
+    done.push(Undo {
+        path: resolved,
+        before: Some(before),
+    });
+    Ok(())
+}
+
+/// Removes staging files that were not renamed into place.
+fn discard(staged: &[Staged]) {
+    for entry in staged {
+        let _ = fs::remove_file(&entry.staging);
     }
 }
 
@@ -187,6 +244,16 @@ fn roll_back(undo: Vec<Undo>) -> Vec<String> {
         }
     }
     failures
+}
+
+/// The error with what happened to the files appended, keeping its kind.
+fn rewrap(err: ToolError, outcome: &str) -> ToolError {
+    let message = format!("apply_patch: {err}; {outcome}");
+    match err {
+        ToolError::Denied(_) => ToolError::Denied(message),
+        ToolError::InvalidArgs(_) => ToolError::InvalidArgs(message),
+        ToolError::Failed(_) => ToolError::Failed(message),
+    }
 }
 
 ossa_tool_sdk::export_tool!(ApplyPatch);

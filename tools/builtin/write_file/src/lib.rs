@@ -49,7 +49,19 @@ which does not need the whole file.";
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent).map_err(|err| ToolError::io(&display_path(parent), &err))?;
         }
-        fs::write(&path, args.content.as_bytes()).map_err(|err| ToolError::io(&shown, &err))?;
+        // Written beside the target and renamed over it: a failed write (a full disk,
+        // the write limit) leaves the old file intact.
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("file");
+        let staging = path.with_file_name(format!(".{name}.ossa-write"));
+        if let Err(err) =
+            fs::write(&staging, args.content.as_bytes()).and_then(|()| fs::rename(&staging, &path))
+        {
+            let _ = fs::remove_file(&staging);
+            return Err(ToolError::io(&shown, &err));
+        }
         let lines = args.content.lines().count();
         let verb = if existed { "Replaced" } else { "Created" };
         Ok(format!(
