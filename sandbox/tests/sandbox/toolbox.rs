@@ -14,7 +14,8 @@ fn word_count_wasm() -> Vec<u8> {
 async fn install_list_call_remove() {
     let home_dir = tempfile::tempdir().unwrap();
     let home = OssaHome::at(home_dir.path());
-    let host = ToolHost::new(&home.artifacts_dir()).unwrap();
+    // The shared host: its artifact cache already holds the built-ins.
+    let host = crate::support::host().clone();
     let mut toolbox = Toolbox::open(&host, &home).await.unwrap();
     let names: Vec<&str> = toolbox.tools().map(|tool| tool.name()).collect();
     assert_eq!(
@@ -93,7 +94,8 @@ async fn install_list_call_remove() {
 async fn broken_installs_are_reported_not_fatal() {
     let home_dir = tempfile::tempdir().unwrap();
     let home = OssaHome::at(home_dir.path());
-    let host = ToolHost::new(&home.artifacts_dir()).unwrap();
+    // The shared host: its artifact cache already holds the built-ins.
+    let host = crate::support::host().clone();
     let broken = home.tools_dir().join("broken");
     fs::create_dir_all(&broken).unwrap();
     fs::write(broken.join("tool.wasm"), b"\0asm\x01\0\0\0").unwrap();
@@ -120,7 +122,8 @@ async fn broken_installs_are_reported_not_fatal() {
 async fn installs_are_validated() {
     let home_dir = tempfile::tempdir().unwrap();
     let home = OssaHome::at(home_dir.path());
-    let host = ToolHost::new(&home.artifacts_dir()).unwrap();
+    // The shared host: its artifact cache already holds the built-ins.
+    let host = crate::support::host().clone();
     let mut toolbox = Toolbox::open(&host, &home).await.unwrap();
     // Not a component.
     let err = toolbox
