@@ -116,9 +116,12 @@ fn build_guests(guests: &Path, target_dir: &Path) -> Result<(), String> {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
     command
+        // --locked: the guests build from tools/Cargo.lock exactly (after changing their
+        // dependencies, run cargo once in tools/ to update it).
         .args([
             "build",
             "--release",
+            "--locked",
             "--workspace",
             "--target",
             "wasm32-wasip2",
