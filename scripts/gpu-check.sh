@@ -28,15 +28,18 @@ log() { echo "gpu-check.sh: $*" >&2; }
 
 prepare() {
   cd "$repo_root"
+  local target="${CARGO_TARGET_DIR:-$repo_root/target}"
   log "building examples/gpu_check with dynamic backends (release; a llama.cpp build: 10-25 min on 2 cores)"
-  cargo build --release -p ossa-model --example gpu_check --features dynamic-backends >&2
+  # Release, not the RelWithDebInfo (-O2) that the release profile's debug info implies.
+  LLAMA_LIB_PROFILE=Release cargo build --release -p ossa-model --example gpu_check \
+    --features dynamic-backends >&2
   local out_dir
-  out_dir="$(ls -td target/release/build/llama-cpp-sys-2-*/out 2>/dev/null | while read -r d; do
+  out_dir="$(ls -td "$target"/release/build/llama-cpp-sys-2-*/out 2>/dev/null | while read -r d; do
     [ -d "$d/backends" ] && { echo "$d"; break; }; done)"
   [ -n "$out_dir" ] || { log "no llama-cpp-sys-2 build with a backends folder found"; exit 1; }
   rm -rf "$work/bundle"
   mkdir -p "$work/bundle/bin" "$work/bundle/lib" "$work/bundle/backends-cpu"
-  cp target/release/examples/gpu_check "$work/bundle/bin/"
+  cp "$target/release/examples/gpu_check" "$work/bundle/bin/"
   find "$out_dir" -path "$out_dir/backends" -prune -o -name '*.so*' \( -type f -o -type l \) -print \
     | while read -r so; do cp -P "$so" "$work/bundle/lib/"; done
   cp "$out_dir"/backends/*.so "$work/bundle/backends-cpu/"

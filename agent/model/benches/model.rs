@@ -25,8 +25,8 @@ use ossa_model::llama_cpp_2::llama_batch::LlamaBatch;
 use ossa_model::llama_cpp_2::sampling::LlamaSampler;
 use ossa_model::llama_cpp_2::token::LlamaToken;
 use ossa_model::{
-    Backend, GenerateRequest, HttpBackend, HttpOptions, LlamaCppBackend, LlamaOptions,
-    O200kHarmony, SamplerSettings, StopReason, TokenId, Tokenizer, encode_rendered,
+    Backend, FlashAttention, GenerateRequest, HttpBackend, HttpOptions, LlamaCppBackend,
+    LlamaOptions, O200kHarmony, SamplerSettings, StopReason, TokenId, Tokenizer, encode_rendered,
 };
 use ossa_prompts::{Rendered, SpecialToken};
 use ossa_tiny_gguf::Spec;
@@ -57,6 +57,11 @@ fn main() {
     let options = LlamaOptions {
         threads: Some(threads),
         ctx_size: Some(env_u32("OSSA_BENCH_CTX", 4096)),
+        flash_attention: match std::env::var("OSSA_BENCH_FLASH_ATTN").as_deref() {
+            Ok("on") => FlashAttention::On,
+            Ok("off") => FlashAttention::Off,
+            _ => FlashAttention::Auto,
+        },
         progress: false,
         ..LlamaOptions::default()
     };
@@ -113,13 +118,15 @@ fn main() {
     ] {
         let prompt = find_long_greedy_prompt(backend, n_tokens);
         let mut ossa = Vec::new();
+        let mut ossa_inside = Vec::new();
         let mut bare = Vec::new();
         let mut bare_sampler = Vec::new();
         let mut produced = 0;
         let stops = stop_ids(backend);
         for _ in 0..runs {
-            let (tps, n) = ossa_decode(backend, &prompt, n_tokens);
+            let (tps, inside, n) = ossa_decode(backend, &prompt, n_tokens);
             ossa.push(tps);
+            ossa_inside.push(inside);
             produced = n;
             bare.push(bare_decode(
                 backend,
@@ -138,10 +145,16 @@ fn main() {
                 Pick::LlamaGreedy,
             ));
         }
-        let (o, b, bs) = (median(ossa), median(bare), median(bare_sampler));
+        let (o, oi, b, bs) = (
+            median(ossa),
+            median(ossa_inside),
+            median(bare),
+            median(bare_sampler),
+        );
         println!(
             "{name:24} ossa {o:8.1} tok/s   bare loop {b:8.1} tok/s   ratio {:.3}   \
-             (bare loop with LlamaSampler::greedy {bs:8.1} tok/s; {produced} tokens, prompt {})",
+             (ossa's own decode timing {oi:8.1} tok/s; bare loop with LlamaSampler::greedy \
+             {bs:8.1} tok/s; {produced} tokens, prompt {})",
             o / b,
             prompt.len()
         );
@@ -253,7 +266,8 @@ fn find_long_greedy_prompt(backend: &LlamaCppBackend, n: u32) -> Vec<TokenId> {
     panic!("no prompt found whose greedy run lasts {n} tokens");
 }
 
-fn ossa_decode(backend: &LlamaCppBackend, prompt: &[TokenId], n: u32) -> (f64, usize) {
+/// (caller-side tokens/s, the backend's own decode tokens/s, tokens)
+fn ossa_decode(backend: &LlamaCppBackend, prompt: &[TokenId], n: u32) -> (f64, f64, usize) {
     backend.reset_cache().unwrap();
     let rt = runtime();
     let request = GenerateRequest {
@@ -270,7 +284,11 @@ fn ossa_decode(backend: &LlamaCppBackend, prompt: &[TokenId], n: u32) -> (f64, u
     assert_eq!(streamed, g.tokens.len());
     // Caller-side time after the prefill: includes the worker hand-off and the callback.
     let decode = wall.saturating_sub(g.timings.prefill);
-    (g.tokens.len() as f64 / decode.as_secs_f64(), g.tokens.len())
+    (
+        g.tokens.len() as f64 / decode.as_secs_f64(),
+        g.decode_tokens_per_second(),
+        g.tokens.len(),
+    )
 }
 
 struct Stops([TokenId; 3]);
@@ -282,6 +300,30 @@ fn stop_ids(backend: &LlamaCppBackend) -> Stops {
         t.special_id(SpecialToken::Call),
         t.special_id(SpecialToken::EndOfText),
     ])
+}
+
+/// The engine's greedy pick (a copy of `llama::engine::argmax`), so the bare loop does the
+/// same work as ossa.
+fn argmax(logits: &[f32]) -> usize {
+    const LANES: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = logits.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            if *v > *lane {
+                *lane = *v;
+            }
+        }
+    }
+    let mut max = lanes
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, v| if *v > m { *v } else { m });
+    for v in chunks.remainder() {
+        if *v > max {
+            max = *v;
+        }
+    }
+    logits.iter().position(|v| *v == max).unwrap_or(0)
 }
 
 /// How the bare loop picks the next token.
@@ -307,7 +349,7 @@ fn bare_decode(
     let llama = ossa_model::shared_backend().unwrap();
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(env_u32("OSSA_BENCH_CTX", 4096)))
-        .with_swa_full(std::env::var_os("OSSA_BENCH_NO_SWA_FULL").is_none())
+        .with_swa_full(true)
         .with_n_batch(2048)
         .with_n_ubatch(512)
         .with_n_threads(threads as i32)
@@ -326,16 +368,7 @@ fn bare_decode(
     let start = Instant::now();
     loop {
         let tok = match pick {
-            Pick::Argmax => {
-                let logits = ctx.get_logits_ith(-1);
-                let mut best = 0;
-                for (i, v) in logits.iter().enumerate() {
-                    if *v > logits[best] {
-                        best = i;
-                    }
-                }
-                LlamaToken(best as i32)
-            }
+            Pick::Argmax => LlamaToken(argmax(ctx.get_logits_ith(-1)) as i32),
             Pick::LlamaGreedy => sampler.sample(&ctx, -1),
         };
         produced += 1;
@@ -454,7 +487,10 @@ fn print_loop(name: &str, steps: &[Step]) {
     let prefilled: u32 = steps.iter().map(|s| s.prefilled).sum();
     let reused: u32 = steps.iter().map(|s| s.reused).sum();
     let time: Duration = steps.iter().map(|s| s.prefill).sum();
-    let per_step: Vec<String> = steps.iter().map(|s| s.prefilled.to_string()).collect();
+    let per_step: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{}:{:.1}ms", s.prefilled, s.prefill.as_secs_f64() * 1000.0))
+        .collect();
     println!(
         "{name:34} prefilled {prefilled:>6} reused {reused:>6} (last prompt {} tokens)  prefill time {:8.1} ms  per step [{}]",
         steps.last().map_or(0, |s| s.prompt),

@@ -255,16 +255,29 @@ impl Sampler {
 }
 
 /// Index of the first largest value (llama.cpp's greedy rule); NaNs never win.
+///
+/// Two passes the compiler vectorises (a lane-wise maximum, then the first position of
+/// it) instead of one branchy scan: 201,088 logits are scanned for every token.
 fn argmax(logits: &[f32]) -> usize {
-    let mut best = 0;
-    let mut best_value = f32::NEG_INFINITY;
-    for (i, v) in logits.iter().enumerate() {
-        if *v > best_value {
-            best = i;
-            best_value = *v;
+    const LANES: usize = 16;
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = logits.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, v) in lanes.iter_mut().zip(chunk) {
+            if *v > *lane {
+                *lane = *v;
+            }
         }
     }
-    best
+    let mut max = lanes
+        .iter()
+        .fold(f32::NEG_INFINITY, |m, v| if *v > m { *v } else { m });
+    for v in chunks.remainder() {
+        if *v > max {
+            max = *v;
+        }
+    }
+    logits.iter().position(|v| *v == max).unwrap_or(0)
 }
 
 /// The sampler for `settings`: greedy at temperature 0, else the chain
@@ -295,5 +308,11 @@ mod tests {
         assert_eq!(argmax(&[0.5, 2.0, 2.0, -1.0]), 1);
         assert_eq!(argmax(&[f32::NAN, -3.0, -2.0]), 2);
         assert_eq!(argmax(&[]), 0);
+        // Longer than one vector of lanes, maximum in the remainder, then tied in a lane.
+        let mut v: Vec<f32> = (0..37).map(|i| (i % 7) as f32).collect();
+        v[35] = 9.0;
+        assert_eq!(argmax(&v), 35);
+        v[3] = 9.0;
+        assert_eq!(argmax(&v), 3);
     }
 }
