@@ -40,7 +40,8 @@ pub struct Args {
     )]
     pub model: Option<PathBuf>,
     /// A running llama-server, or an OpenAI-compatible server (vLLM, SGLang) serving gpt-oss
-    /// (a URL ending in /v1 selects the OpenAI protocol).
+    /// (a URL ending in /v1 selects the OpenAI protocol; OSSA_API_KEY, when set, is sent as
+    /// a bearer token).
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// Protocol of --server (default: detected).
