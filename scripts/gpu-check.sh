@@ -9,7 +9,7 @@
 #     Builds examples/gpu_check of ossa-model in release with llama.cpp's dynamically
 #     loaded backends (feature dynamic-backends), generates the tiny model, and gathers
 #     into target/gpu-check/: the binary, its shared libraries, the CPU backends, the model
-#     and the vendored ggml source the binary was built from (~45 MiB in all).
+#     and the vendored ggml source the binary was built from (about 40 MiB in all).
 #
 #   scripts/gpu-check.sh device    # on the GPU machine, from the repository root
 #     Builds ggml's CUDA backend from that same source (CMAKE_CUDA_ARCHITECTURES, default
@@ -40,19 +40,31 @@ prepare() {
   rm -rf "$work/bundle"
   mkdir -p "$work/bundle/bin" "$work/bundle/lib" "$work/bundle/backends-cpu"
   cp "$target/release/examples/gpu_check" "$work/bundle/bin/"
-  find "$out_dir" -path "$out_dir/backends" -prune -o -name '*.so*' \( -type f -o -type l \) -print \
-    | while read -r so; do cp -P "$so" "$work/bundle/lib/"; done
-  cp "$out_dir"/backends/*.so "$work/bundle/backends-cpu/"
+  local libdir lib variant
+  for libdir in "$out_dir/lib" "$out_dir/lib64"; do
+    for lib in libllama libggml libggml-base; do
+      [ -e "$libdir/$lib.so" ] && cp -P "$libdir/$lib".so* "$work/bundle/lib/"
+    done
+  done
+  # The CPU variants a GPU host can have (Intel from Haswell on, AMD Zen 3/4), plus the
+  # generic fallbacks: the device tool carries at most 64 MiB.
+  for variant in x64 sse42 haswell skylakex icelake alderlake sapphirerapids zen4; do
+    cp "$out_dir/backends/libggml-cpu-$variant.so" "$work/bundle/backends-cpu/"
+  done
+  # Debug info makes the binary ~65 MiB; the device tool carries at most 64 MiB in all.
+  strip "$work/bundle/bin/gpu_check" "$work/bundle/lib/"*.so.* "$work/bundle/backends-cpu/"*.so
   cargo run --release -q -p ossa-tiny-gguf --bin tiny-gguf -- --out "$work/bundle/tiny.gguf" >&2
   local src
   src="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/llama-cpp-sys-2-0.1.161/llama.cpp/ggml | head -n1)"
   [ -d "$src" ] || { log "vendored ggml source not found in the cargo registry"; exit 1; }
   rm -rf "$work/ggml-src"
   cp -r "$src" "$work/ggml-src"
-  # Tests and examples are not needed to build a backend. The crate's packaged copy lacks
-  # ggml.pc.in, which ggml's CMakeLists configures unconditionally (checked: configure
-  # succeeds with an empty one).
+  # Only ggml's core and its CUDA backend are built on the device; other backends' sources
+  # are dropped to stay under the carry limit. The crate's packaged copy lacks ggml.pc.in,
+  # which ggml's CMakeLists configures unconditionally (an empty one is enough).
   rm -rf "$work/ggml-src/examples" "$work/ggml-src/tests"
+  find "$work/ggml-src/src" -mindepth 1 -maxdepth 1 -type d -name 'ggml-*' ! -name ggml-cuda \
+    -exec rm -rf {} +
   touch "$work/ggml-src/ggml.pc.in"
   du -sh "$work" >&2
   log "ready: carry target/gpu-check and run 'scripts/gpu-check.sh device' on the GPU machine"
@@ -71,7 +83,7 @@ device() {
   local start end
   start=$(date +%s)
   cmake -S "$work/ggml-src" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-    -DGGML_CUDA=ON -DGGML_BACKEND_DL=ON -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=OFF \
+    -DGGML_CUDA=ON -DGGML_CPU=OFF -DGGML_BACKEND_DL=ON -DBUILD_SHARED_LIBS=ON -DGGML_NATIVE=OFF \
     -DCMAKE_CUDA_ARCHITECTURES="$arch" -DGGML_BUILD_TESTS=OFF -DGGML_BUILD_EXAMPLES=OFF >&2
   cmake --build "$build" --config Release -j "$jobs" --target ggml-cuda >&2
   end=$(date +%s)
@@ -86,7 +98,7 @@ device() {
   export LD_LIBRARY_PATH="$work/bundle/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   OSSA_GGML_BACKENDS_DIR="$work/bundle/backends-cpu" \
     "$work/bundle/bin/gpu_check" "$work/bundle/tiny.gguf" none "$tokens" "$threads" >"$results/cpu.json"
-  OSSA_GGML_BACKENDS_DIR="$work/backends-gpu" OSSA_LOG=llama.cpp=info \
+  OSSA_GGML_BACKENDS_DIR="$work/backends-gpu" OSSA_LOG=llama.cpp=debug \
     "$work/bundle/bin/gpu_check" "$work/bundle/tiny.gguf" all "$tokens" "$threads" >"$results/gpu.json" \
     2>"$results/gpu-stderr.txt"
   python3 - "$results" <<'EOF' | tee -a "$results/summary.txt"
@@ -95,6 +107,11 @@ d = sys.argv[1]
 cpu = json.load(open(f"{d}/cpu.json"))
 gpu = json.load(open(f"{d}/gpu.json"))
 print("devices (gpu run):", "; ".join(gpu["devices"]))
+offload = [l.strip() for l in open(f"{d}/gpu-stderr.txt", errors="replace") if "offloaded" in l]
+print("llama.cpp:", offload[-1] if offload else "no 'offloaded' line in gpu-stderr.txt")
+if not any("CUDA" in dev for dev in gpu["devices"]):
+    print("the CUDA backend was not loaded: see gpu-stderr.txt")
+    sys.exit(1)
 same = all(a["tokens"] == b["tokens"] for a, b in zip(cpu["runs"], gpu["runs"]))
 for name, r in (("cpu", cpu), ("gpu", gpu)):
     tps = statistics.median(run["decode_tokens_per_second"] for run in r["runs"])

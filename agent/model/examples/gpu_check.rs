@@ -4,6 +4,7 @@
 //! `gpu_check MODEL GPU_LAYERS [TOKENS] [THREADS]`; GPU_LAYERS is all, none or a number.
 //! Built with `--features dynamic-backends`, ggml's backends are loaded from
 //! `OSSA_GGML_BACKENDS_DIR`, so the same binary runs on the CPU or with a CUDA backend.
+//! Logs go to stderr, filtered by `OSSA_LOG`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
@@ -16,6 +17,14 @@ use ossa_model::{
 use ossa_prompts::{Rendered, SpecialToken};
 
 fn main() {
+    // llama.cpp's log goes through tracing; OSSA_LOG=llama.cpp=debug shows it on stderr
+    // (the "offloaded N/N layers to GPU" line is at that level).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OSSA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
         eprintln!("usage: gpu_check MODEL GPU_LAYERS [TOKENS] [THREADS]");
