@@ -104,11 +104,18 @@ fn env_var(name: &str) -> Result<String, String> {
 }
 
 /// The `target` directory of the host build: the nearest ancestor of `OUT_DIR` that
-/// cargo marked with `CACHEDIR.TAG`.
+/// cargo marked with `CACHEDIR.TAG`, or else the directory above the profile directory
+/// (`OUT_DIR` is `<target>/<profile>/build/<package>-<hash>/out`). Cargo writes the tag
+/// only when it creates `target/` itself, so a script that made `target/` first (as
+/// scripts/llama-server.sh does) leaves it out.
 fn cargo_target_dir(out_dir: &Path) -> Option<PathBuf> {
     out_dir
         .ancestors()
         .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .or_else(|| {
+            let build = out_dir.ancestors().nth(2)?;
+            (build.file_name()? == "build").then_some(build.parent()?.parent()?)
+        })
         .map(Path::to_path_buf)
 }
 

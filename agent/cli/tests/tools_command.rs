@@ -8,16 +8,9 @@ use std::process::{Command, Output, Stdio};
 
 const OSSA: &str = env!("CARGO_BIN_EXE_ossa");
 
-/// The example tool's component, where the guest build puts it.
+/// The example tool's component, as the guest build of ossa-builtin-tools left it.
 fn word_count_wasm() -> PathBuf {
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("../wasm/wasm32-wasip2/release/word_count.wasm");
-    assert!(
-        path.is_file(),
-        "{} is missing: the guest build did not run",
-        path.display()
-    );
-    path
+    PathBuf::from(ossa_builtin_tools::test_components::WORD_COUNT)
 }
 
 /// A temporary data directory and a small project to work on.
