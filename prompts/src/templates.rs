@@ -15,7 +15,12 @@ pub fn coding_agent_instructions(agents_md: Option<&str>) -> String {
     let mut instructions = CODING_AGENT_INSTRUCTIONS.trim_end().to_string();
     if let Some(agents_md) = agents_md.map(str::trim).filter(|text| !text.is_empty()) {
         instructions.push_str("\n\n");
-        instructions.push_str(AGENTS_MD_SECTION.trim_end().replace("{agents_md}", agents_md).as_str());
+        instructions.push_str(
+            AGENTS_MD_SECTION
+                .trim_end()
+                .replace("{agents_md}", agents_md)
+                .as_str(),
+        );
     }
     instructions
 }
@@ -32,6 +37,9 @@ mod tests {
         assert_eq!(coding_agent_instructions(Some("  \n")), plain);
         let with = coding_agent_instructions(Some("Use tabs.\n"));
         assert!(with.starts_with(&plain));
-        assert!(with.ends_with("The project's AGENTS.md file says:\n\nUse tabs."), "{with}");
+        assert!(
+            with.ends_with("The project's AGENTS.md file says:\n\nUse tabs."),
+            "{with}"
+        );
     }
 }
