@@ -1,0 +1,2 @@
+// A build script makes cargo take the `[build-dependencies]` into account.
+fn main() {}
