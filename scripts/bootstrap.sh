@@ -27,4 +27,6 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 if command -v rustup >/dev/null 2>&1; then
   rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+  # rustfmt: the test suite checks formatting.
+  rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 fi

@@ -2,7 +2,8 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this):
 #   1. install missing prerequisites (scripts/bootstrap.sh);
 #   2. build llama-server from the llama-cpp-python sdist, for the HTTP backend test;
-#   3. cargo test of the whole workspace (builds llama.cpp, wasmtime and the wasm tools);
+#   3. formatting, then cargo test of the whole workspace (builds llama.cpp, wasmtime and
+#      the wasm tools) and the native unit tests of the guest workspace in tools/;
 #   4. the live differential check of ossa's harmony renderer/parser against openai-harmony;
 #   5. a short fuzzing run of the harmony parser.
 set -euo pipefail
@@ -18,8 +19,15 @@ step "llama-server from the llama-cpp-python sdist"
 OSSA_LLAMA_SERVER="$(scripts/llama-server.sh | tail -n1)"
 export OSSA_LLAMA_SERVER OSSA_REQUIRE_LLAMA_SERVER=1
 
+step "formatting"
+cargo fmt --all --check
+cargo fmt --all --check --manifest-path tools/Cargo.toml
+
 step "cargo test"
 cargo test --workspace --locked
+
+step "unit tests of the tool guests (natively)"
+cargo test --manifest-path tools/Cargo.toml --locked --target-dir target/wasm
 
 step "harmony differential check against openai-harmony 0.0.8"
 if [ ! -x .venv/bin/python ]; then
