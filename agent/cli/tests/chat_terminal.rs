@@ -1,10 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! `ossa chat` in a real terminal (tmux), driven the way a person types, and a chat
+//! `ossa chat` in a real terminal (tmux), driven the way a person types (Ctrl-C included,
+//! during a generation that never ends by itself), and a chat
 //! killed with SIGKILL mid-turn leaving a readable transcript.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const OSSA: &str = env!("CARGO_BIN_EXE_ossa");
@@ -47,11 +50,30 @@ fn wait_for(what: &str, mut check: impl FnMut() -> Option<String>) -> String {
     }
 }
 
+/// Tests run in parallel: each tmux server gets its own socket.
+static NEXT_SOCKET: AtomicUsize = AtomicUsize::new(0);
+
 struct Tmux {
     socket: String,
 }
 
 impl Tmux {
+    /// Starts `command` (one shell command line, or a program and its arguments) in a
+    /// 160x60 tmux session of its own.
+    fn start(command: &[&str]) -> Tmux {
+        let tmux = Tmux {
+            socket: format!(
+                "ossa-test-{}-{}",
+                std::process::id(),
+                NEXT_SOCKET.fetch_add(1, Ordering::Relaxed)
+            ),
+        };
+        let mut args = vec!["new-session", "-d", "-s", "chat", "-x", "160", "-y", "60"];
+        args.extend_from_slice(command);
+        tmux.run(&args);
+        tmux
+    }
+
     fn run(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .arg("-L")
@@ -102,20 +124,7 @@ fn chat_in_a_terminal() {
         cassette.display(),
         work.display()
     );
-    let tmux = Tmux {
-        socket: format!("ossa-test-{}", std::process::id()),
-    };
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "chat",
-        "-x",
-        "160",
-        "-y",
-        "60",
-        &command,
-    ]);
+    let tmux = Tmux::start(&[&command]);
     tmux.wait_screen("ossa> ");
 
     tmux.keys(&["/tools", "Enter"]);
@@ -173,6 +182,82 @@ fn chat_in_a_terminal() {
     );
     let history = std::fs::read_to_string(home.join("ossa/history.txt")).unwrap();
     assert!(history.contains("/reasoning high"), "{history}");
+}
+
+/// A llama-server that answers `/props` and then never sends a token: a generation
+/// against it runs until it is cancelled. The flag says a completion was requested.
+fn stalling_server() -> (String, Arc<AtomicBool>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let generating = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&generating);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut buf = [0u8; 65536];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let response = if request.starts_with("GET /props") {
+                let body =
+                    r#"{"model_path":"stall.gguf","default_generation_settings":{"n_ctx":16384}}"#;
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+            } else if request.starts_with("POST /completion") {
+                flag.store(true, Ordering::SeqCst);
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n".to_owned()
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_owned()
+            };
+            let _ = stream.write_all(response.as_bytes());
+            // Keep every connection open: the stream of tokens never comes.
+            held.push(stream);
+        }
+    });
+    (url, generating)
+}
+
+#[test]
+fn ctrl_c_stops_a_generation_and_keeps_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    copy_dir(&fixtures().join("workspaces/calc"), &work);
+    let transcript = dir.path().join("t.jsonl");
+    let (url, generating) = stalling_server();
+    // The pane runs bash itself, not through `sh -c`: Ctrl-C signals the whole
+    // foreground group, and bash (unlike dash) outlives a child that handles SIGINT.
+    let script = format!(
+        "env -u OSSA_HOME XDG_DATA_HOME={} XDG_CACHE_HOME={} TERM=xterm {OSSA} chat --server {url} --workspace {} --transcript {}; echo EXITED $?; sleep 60",
+        dir.path().join("home").display(),
+        shared_cache().display(),
+        work.display(),
+        transcript.display()
+    );
+    let tmux = Tmux::start(&["bash", "-c", &script]);
+    tmux.wait_screen("ossa> ");
+    tmux.keys(&[TASK, "Enter"]);
+    wait_for("the completion request", || {
+        generating.load(Ordering::SeqCst).then(String::new)
+    });
+    tmux.keys(&["C-c"]);
+    tmux.wait_screen("(stopped)\nossa>");
+
+    // The session goes on: a command works, and leaving reports the cancelled turn.
+    tmux.keys(&["/tools", "Enter"]);
+    tmux.wait_screen("apply_patch");
+    tmux.keys(&["/exit", "Enter"]);
+    tmux.wait_screen("EXITED 130");
+
+    let recorded = ossa_agent::Transcript::read(&transcript).unwrap();
+    assert_eq!(recorded.user_messages().collect::<Vec<_>>(), [TASK]);
+    let text = std::fs::read_to_string(&transcript).unwrap();
+    assert!(
+        text.contains(r#""type":"turn_completed","turn":1,"outcome":"cancelled""#),
+        "{text}"
+    );
 }
 
 #[test]
