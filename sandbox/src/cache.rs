@@ -8,16 +8,27 @@
 //! plus the engine's compatibility hash (wasmtime version, compiler settings, CPU
 //! features). On Unix the directory and file must belong to the current user and not be
 //! writable by others before anything is loaded.
+//!
+//! Each upgrade of ossa or wasmtime leaves the previous artifacts behind, so the cache
+//! prunes itself whenever it compiles something new: artifacts not used for
+//! [`UNUSED_FOR`] go, with their tool descriptions and any temporary file left by a
+//! crash. A load marks its artifact as used (its modification time, at most daily).
 
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+/// How long an artifact may go unused before a compilation prunes it.
+pub(crate) const UNUSED_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// How often a load refreshes its artifact's modification time.
+const USE_MARK_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Where a host keeps its compiled components.
 #[derive(Debug)]
@@ -97,7 +108,10 @@ impl ArtifactCache {
         let path = self.artifact_path(sha256);
         if path.is_file() {
             match self.load(engine, &path) {
-                Ok(component) => return Ok((component, true)),
+                Ok(component) => {
+                    mark_used(&path);
+                    return Ok((component, true));
+                }
                 Err(reason) => {
                     tracing::warn!(artifact = %path.display(), %reason, "recompiling a cached component")
                 }
@@ -107,6 +121,7 @@ impl ArtifactCache {
             .precompile_component(wasm)
             .map_err(|err| CacheError::Compile(format!("{err:#}")))?;
         write_atomically(&path, &compiled)?;
+        prune(&self.dir, SystemTime::now() - UNUSED_FOR);
         // Load what was just written: the code is then mapped from the file rather than
         // kept in a second copy.
         let component = self.load(engine, &path).map_err(CacheError::Compile)?;
@@ -189,6 +204,60 @@ fn check_private(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Sets the artifact's modification time to now if it is older than a day, so that
+/// [`prune`] sees it as in use. Failures only cost a recompilation later.
+fn mark_used(path: &Path) {
+    let now = SystemTime::now();
+    let stale = fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .is_ok_and(|modified| modified + USE_MARK_INTERVAL < now);
+    if stale
+        && let Err(err) = fs::File::options()
+            .write(true)
+            .open(path)
+            .and_then(|file| file.set_modified(now))
+    {
+        tracing::debug!(artifact = %path.display(), %err, "cannot mark the artifact as used");
+    }
+}
+
+/// Removes from `dir` the artifacts (`*.cwasm`) and temporary files last modified before
+/// `cutoff`, then the tool descriptions (`SHA.info.json`) that no artifact uses any more.
+/// Best effort: whatever cannot be read or removed stays.
+fn prune(dir: &Path, cutoff: SystemTime) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut kept_components = std::collections::HashSet::new();
+    let mut descriptions = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if let Some(sha256) = name.strip_suffix(".info.json") {
+            descriptions.push((sha256.to_owned(), path));
+            continue;
+        }
+        let artifact = name.ends_with(".cwasm");
+        if !(artifact || name.contains(".tmp")) {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|meta| meta.modified())
+            .is_ok_and(|modified| modified < cutoff);
+        if old && fs::remove_file(&path).is_ok() {
+            tracing::debug!(file = %path.display(), "pruned an unused artifact");
+        } else if artifact && let Some((sha256, _)) = name.split_once('-') {
+            kept_components.insert(sha256.to_owned());
+        }
+    }
+    for (sha256, path) in descriptions {
+        if !kept_components.contains(&sha256) {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
     let error = |message: String| CacheError::Write {
         path: path.to_path_buf(),
@@ -238,6 +307,65 @@ mod tests {
             1,
             "no temporary file left"
         );
+    }
+
+    fn age(path: &Path, days: u64) {
+        let when = SystemTime::now() - Duration::from_secs(days * 24 * 60 * 60);
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+
+    #[test]
+    fn pruning_removes_only_what_went_unused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, days: u64| {
+            let path = dir.path().join(name);
+            fs::write(&path, b"x").unwrap();
+            age(&path, days);
+            path
+        };
+        // An old tool under an older engine, and its description.
+        let old_artifact = file("aaaa-1111.cwasm", 40);
+        let old_info = file("aaaa.info.json", 40);
+        // A tool used recently under this engine but also compiled long ago by another.
+        let recent = file("bbbb-2222.cwasm", 2);
+        let stale_twin = file("bbbb-1111.cwasm", 40);
+        let shared_info = file("bbbb.info.json", 40);
+        // A crash left a temporary file; a fresh one belongs to a running compile.
+        let crashed = file("cccc-2222.tmp77-0", 40);
+        let crashed_info = file("cccc.info.tmp77-1", 40);
+        let writing = file("dddd-2222.tmp78-0", 0);
+        let unrelated = file("notes.txt", 400);
+
+        prune(dir.path(), SystemTime::now() - UNUSED_FOR);
+
+        for gone in [
+            &old_artifact,
+            &old_info,
+            &stale_twin,
+            &crashed,
+            &crashed_info,
+        ] {
+            assert!(!gone.exists(), "{} should be pruned", gone.display());
+        }
+        for kept in [&recent, &shared_info, &writing, &unrelated] {
+            assert!(kept.exists(), "{} should stay", kept.display());
+        }
+    }
+
+    #[test]
+    fn a_load_marks_an_old_artifact_as_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("eeee-2222.cwasm");
+        fs::write(&path, b"x").unwrap();
+        age(&path, 40);
+        mark_used(&path);
+        prune(dir.path(), SystemTime::now() - UNUSED_FOR);
+        assert!(path.exists());
     }
 
     #[cfg(unix)]
