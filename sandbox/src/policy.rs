@@ -70,7 +70,10 @@ pub struct ToolPolicy {
     #[serde(default)]
     pub env: Vec<String>,
     /// Network destinations the tool may connect to: `host` (any port) or
-    /// `host:port`, with `host` a name or an IP address. Empty: no network.
+    /// `host:port`, with `host` a name or an IP address. Empty: no network. A name is
+    /// resolved at each call and admits only the public addresses it resolves to:
+    /// addresses on this machine or a private network must be granted as addresses
+    /// (or as `localhost`), so a name cannot be pointed at them later.
     #[serde(default)]
     pub net: Vec<String>,
     /// Linear memory limit in MiB.
@@ -190,7 +193,7 @@ impl ToolPolicy {
         );
         let _ = writeln!(
             out,
-            "# Network destinations: \"host\" (any port) or \"host:port\". Empty: no network.\nnet = {}\n",
+            "# Network destinations: \"host\" (any port) or \"host:port\". Empty: no network.\n# A name admits only public addresses; grant local or private ones by address.\nnet = {}\n",
             toml_array(&self.net)
         );
         let _ = writeln!(

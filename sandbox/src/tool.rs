@@ -459,6 +459,8 @@ fn perms(access: Access) -> FsPerms {
 }
 
 /// The IP addresses (and ports) the `net` grants name, resolved now: names may move.
+/// Addresses on this machine or a private network count only when granted as addresses
+/// (or as `localhost`): see [`is_public`].
 async fn resolve_net(grants: &[String]) -> Vec<(IpAddr, Option<u16>)> {
     let mut allowed = Vec::new();
     for entry in grants {
@@ -471,7 +473,18 @@ async fn resolve_net(grants: &[String]) -> Vec<(IpAddr, Option<u16>)> {
         }
         match tokio::net::lookup_host((grant.host.as_str(), grant.port.unwrap_or(0))).await {
             Ok(addresses) => {
-                allowed.extend(addresses.map(|address: SocketAddr| (address.ip(), grant.port)))
+                for ip in addresses.map(|address: SocketAddr| address.ip()) {
+                    if admits(&grant.host, ip) {
+                        allowed.push((ip, grant.port));
+                    } else {
+                        tracing::warn!(
+                            host = %grant.host,
+                            %ip,
+                            "a granted name resolves to a local or private address; not allowed \
+                             (grant the address itself to allow it)"
+                        );
+                    }
+                }
             }
             Err(err) => {
                 tracing::warn!(host = %grant.host, %err, "cannot resolve a granted network host")
@@ -479,6 +492,39 @@ async fn resolve_net(grants: &[String]) -> Vec<(IpAddr, Option<u16>)> {
         }
     }
     allowed
+}
+
+/// Whether a grant of the name `host` admits `ip`, one of its addresses.
+fn admits(host: &str, ip: IpAddr) -> bool {
+    host.eq_ignore_ascii_case("localhost") || is_public(ip)
+}
+
+/// Whether `ip` is a public address. A granted name that resolves to this machine or to a
+/// private network (DNS rebinding, or a name whose owner points it there) would open
+/// services the user never meant to grant, such as a database on localhost or a router.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            let shared = a == 100 && (64..128).contains(&b); // 100.64.0.0/10, carrier NAT
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || shared
+                || a == 0)
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                let unique_local = first & 0xfe00 == 0xfc00; // fc00::/7
+                let link_local = first & 0xffc0 == 0xfe80; // fe80::/10
+                !(v6.is_loopback() || v6.is_unspecified() || unique_local || link_local)
+            }
+        },
+    }
 }
 
 /// Everything known when a call ends, turned into its outcome.
@@ -744,6 +790,38 @@ fn panic_message(stderr: &str) -> String {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn granted_names_reach_only_public_addresses() {
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        for public in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(admits("api.example.com", ip(public)), "{public}");
+        }
+        for local in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!admits("rebind.example.com", ip(local)), "{local}");
+        }
+        assert!(admits("localhost", ip("127.0.0.1")));
+        assert!(admits("LocalHost", ip("::1")));
+    }
 
     #[test]
     fn arguments_must_be_an_object() {
