@@ -1,7 +1,9 @@
-//! HTTP failure handling against scripted fake servers (no llama-server needed): retries on
-//! refused connections, clear errors for HTTP errors and broken streams.
+//! The HTTP backend against scripted fake servers (no llama-server or vLLM needed): the
+//! request and stream shapes of both protocols, retries on refused connections, clear
+//! errors for HTTP errors and broken streams.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ossa_model::{
@@ -20,27 +22,42 @@ fn fast_options() -> HttpOptions {
     }
 }
 
-/// Serves each accepted connection with the next canned response (or `/props` → `props`).
+const PROPS: &str = r#"{"model_path":"fake.gguf","default_generation_settings":{"n_ctx":4096}}"#;
+
+/// A llama-server: serves each accepted connection with the next canned response
+/// (`/props` → [`PROPS`], `/v1/models` → 404).
 async fn fake_server(responses: Vec<String>) -> String {
+    serve(Some(PROPS), None, responses).await.0
+}
+
+/// Serves each accepted connection with the next canned response, or `/props` and
+/// `/v1/models` with the given JSON (404 when `None`). Returns the URL and the requests
+/// received so far (request line, headers and body).
+async fn serve(
+    props: Option<&'static str>,
+    models: Option<&'static str>,
+    responses: Vec<String>,
+) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&requests);
     tokio::spawn(async move {
         let mut responses = responses.into_iter();
         loop {
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
-            let mut buf = vec![0u8; 65536];
-            let n = socket.read(&mut buf).await.unwrap_or(0);
-            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let request = read_request(&mut socket).await;
+            log.lock().unwrap().push(request.clone());
+            let canned = |json: Option<&str>| match json {
+                Some(json) => http(200, "application/json", json),
+                None => http(404, "text/plain", "no"),
+            };
             let body = if request.starts_with("GET /props") {
-                http(
-                    200,
-                    "application/json",
-                    r#"{"model_path":"fake.gguf","default_generation_settings":{"n_ctx":4096}}"#,
-                )
+                canned(props)
             } else if request.starts_with("GET /v1/models") {
-                http(404, "text/plain", "no")
+                canned(models)
             } else {
                 match responses.next() {
                     Some(r) => r,
@@ -51,7 +68,41 @@ async fn fake_server(responses: Vec<String>) -> String {
             let _ = socket.shutdown().await;
         }
     });
-    format!("http://{addr}")
+    (format!("http://{addr}"), requests)
+}
+
+/// One whole HTTP request: the head, then `Content-Length` bytes of body.
+async fn read_request(socket: &mut tokio::net::TcpStream) -> String {
+    let mut data = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = socket.read(&mut buf).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        data.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&data);
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length = text[..head_end]
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if data.len() >= head_end + 4 + length {
+                break;
+            }
+        }
+    }
+    String::from_utf8_lossy(&data).into_owned()
+}
+
+/// The JSON body of a request read by [`read_request`].
+fn body_of(request: &str) -> serde_json::Value {
+    let (_, body) = request.split_once("\r\n\r\n").unwrap();
+    serde_json::from_str(body).unwrap()
 }
 
 fn http(status: u16, content_type: &str, body: &str) -> String {
@@ -115,6 +166,91 @@ async fn streams_tokens_and_reads_timings() {
     assert_eq!(g.stop, StopReason::Return);
     assert_eq!((g.prompt_reused, g.prompt_prefilled), (3, 2));
     assert_eq!(g.timings.decode, Duration::from_micros(7500));
+}
+
+#[tokio::test]
+async fn llama_server_gets_token_ids_and_cache_prompt() {
+    let (url, requests) = serve(
+        Some(PROPS),
+        None,
+        vec![sse(&[
+            r#"{"content":"<|return|>","tokens":[200002],"stop":true,"stop_type":"eos"}"#,
+        ])],
+    )
+    .await;
+    let backend = HttpBackend::connect(&url, fast_options()).await.unwrap();
+    let mut request = GenerateRequest::new(&[200006, 1, 2]);
+    request.max_new_tokens = 77;
+    backend.generate(&request, &mut |_| {}).await.unwrap();
+    let requests = requests.lock().unwrap();
+    let completion = requests.last().unwrap();
+    assert!(completion.starts_with("POST /completion "), "{completion}");
+    let body = body_of(completion);
+    assert_eq!(body["prompt"], serde_json::json!([200006, 1, 2]));
+    assert_eq!(body["cache_prompt"], true);
+    assert_eq!(body["n_predict"], 77);
+    assert_eq!(body["stream"], true);
+}
+
+/// vLLM's `/v1/completions`: the request carries token ids and the harmony stop ids; the
+/// stream sends `token_ids` per chunk, may leave the stop token out of them (reporting it
+/// only as `stop_reason`, as here), and ends with a usage chunk.
+#[tokio::test]
+async fn vllm_completions_with_token_ids_and_stop_ids() {
+    let (url, requests) = serve(
+        None,
+        Some(r#"{"data":[{"id":"openai/gpt-oss-20b","max_model_len":131072}]}"#),
+        vec![sse(&[
+            r#"{"choices":[{"index":0,"text":"<|channel|>commentary","token_ids":[200005,12606],"finish_reason":null}]}"#,
+            r#"{"choices":[{"index":0,"text":" to=functions.x<|message|>{}","token_ids":[316,28,200008,12083],"finish_reason":"stop","stop_reason":200012}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":6,"prompt_tokens_details":{"cached_tokens":3}}}"#,
+            "[DONE]",
+        ])],
+    )
+    .await;
+    let backend = HttpBackend::connect(&format!("{url}/v1"), fast_options())
+        .await
+        .unwrap();
+    assert_eq!(backend.api(), HttpApi::OpenAiCompletions);
+    assert_eq!(backend.info().model, "openai/gpt-oss-20b");
+    assert_eq!(backend.info().context_size, 131_072);
+
+    let mut request = GenerateRequest::new(&[200006, 1, 2, 3, 4]);
+    request.sampler.seed = Some(7);
+    let mut seen = Vec::new();
+    let g = backend
+        .generate(&request, &mut |id| seen.push(id))
+        .await
+        .unwrap();
+    assert_eq!(g.tokens, [200005, 12606, 316, 28, 200008, 12083, 200012]);
+    assert_eq!(seen, g.tokens);
+    assert_eq!(g.stop, StopReason::Call);
+    assert_eq!((g.prompt_reused, g.prompt_prefilled), (3, 2));
+
+    let requests = requests.lock().unwrap();
+    let completion = requests.last().unwrap();
+    assert!(
+        completion.starts_with("POST /v1/completions "),
+        "{completion}"
+    );
+    let body = body_of(completion);
+    assert_eq!(body["model"], "openai/gpt-oss-20b");
+    assert_eq!(body["prompt"], serde_json::json!([200006, 1, 2, 3, 4]));
+    let mut stops: Vec<u64> = body["stop_token_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_u64().unwrap())
+        .collect();
+    stops.sort_unstable();
+    assert_eq!(
+        stops,
+        [199_999, 200_002, 200_012],
+        "<|endoftext|>, <|return|> and <|call|>"
+    );
+    assert_eq!(body["skip_special_tokens"], false);
+    assert_eq!(body["seed"], 7);
+    assert_eq!(body["stream"], true);
 }
 
 #[tokio::test]
