@@ -28,7 +28,10 @@ use ossa_model::{
     Backend, FlashAttention, GenerateRequest, HttpBackend, HttpOptions, LlamaCppBackend,
     LlamaOptions, O200kHarmony, SamplerSettings, StopReason, TokenId, Tokenizer, encode_rendered,
 };
-use ossa_prompts::{Rendered, SpecialToken};
+use ossa_prompts::{
+    Conversation, Message, RenderOptions, Rendered, Role, SpecialToken,
+    render_conversation_for_completion,
+};
 use ossa_tiny_gguf::Spec;
 
 /// Encodes a text, returning the number of tokens.
@@ -223,16 +226,16 @@ fn base64_run(len: usize) -> String {
         .collect()
 }
 
-fn user_prompt(tok: &dyn Tokenizer, text: &str) -> Vec<TokenId> {
-    let mut r = Rendered::new();
-    r.push_special(SpecialToken::Start);
-    r.push_text("user");
-    r.push_special(SpecialToken::Message);
-    r.push_text(text);
-    r.push_special(SpecialToken::End);
-    r.push_special(SpecialToken::Start);
-    r.push_text("assistant");
-    encode_rendered(tok, &r)
+fn user_prompt(tokenizer: &dyn Tokenizer, user_text: &str) -> Vec<TokenId> {
+    let conversation =
+        Conversation::from_messages([Message::from_role_and_content(Role::User, user_text)]);
+    let rendered = render_conversation_for_completion(
+        &conversation,
+        Role::Assistant,
+        &RenderOptions::default(),
+    )
+    .expect("a user message renders");
+    encode_rendered(tokenizer, &rendered)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -302,30 +305,6 @@ fn stop_ids(backend: &LlamaCppBackend) -> Stops {
     ])
 }
 
-/// The engine's greedy pick (a copy of `llama::engine::argmax`), so the bare loop does the
-/// same work as ossa.
-fn argmax(logits: &[f32]) -> usize {
-    const LANES: usize = 16;
-    let mut lanes = [f32::NEG_INFINITY; LANES];
-    let mut chunks = logits.chunks_exact(LANES);
-    for chunk in &mut chunks {
-        for (lane, v) in lanes.iter_mut().zip(chunk) {
-            if *v > *lane {
-                *lane = *v;
-            }
-        }
-    }
-    let mut max = lanes
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, v| if *v > m { *v } else { m });
-    for v in chunks.remainder() {
-        if *v > max {
-            max = *v;
-        }
-    }
-    logits.iter().position(|v| *v == max).unwrap_or(0)
-}
-
 /// How the bare loop picks the next token.
 #[derive(Clone, Copy)]
 enum Pick {
@@ -368,7 +347,7 @@ fn bare_decode(
     let start = Instant::now();
     loop {
         let tok = match pick {
-            Pick::Argmax => LlamaToken(argmax(ctx.get_logits_ith(-1)) as i32),
+            Pick::Argmax => LlamaToken(ossa_model::argmax(ctx.get_logits_ith(-1)) as i32),
             Pick::LlamaGreedy => sampler.sample(&ctx, -1),
         };
         produced += 1;

@@ -14,7 +14,9 @@ use ossa_model::{
     Backend, GenerateRequest, LlamaCppBackend, LlamaOptions, SamplerSettings, Tokenizer,
     encode_rendered,
 };
-use ossa_prompts::{Rendered, SpecialToken};
+use ossa_prompts::{
+    Conversation, Message, RenderOptions, Role, render_conversation_for_completion,
+};
 
 fn main() {
     // llama.cpp's log goes through tracing; OSSA_LOG=llama.cpp=debug shows it on stderr
@@ -86,14 +88,14 @@ fn main() {
     println!("{report}");
 }
 
-fn user_prompt(tok: &dyn Tokenizer, text: &str) -> Vec<u32> {
-    let mut r = Rendered::new();
-    r.push_special(SpecialToken::Start);
-    r.push_text("user");
-    r.push_special(SpecialToken::Message);
-    r.push_text(text);
-    r.push_special(SpecialToken::End);
-    r.push_special(SpecialToken::Start);
-    r.push_text("assistant");
-    encode_rendered(tok, &r)
+fn user_prompt(tokenizer: &dyn Tokenizer, user_text: &str) -> Vec<u32> {
+    let conversation =
+        Conversation::from_messages([Message::from_role_and_content(Role::User, user_text)]);
+    let rendered = render_conversation_for_completion(
+        &conversation,
+        Role::Assistant,
+        &RenderOptions::default(),
+    )
+    .expect("a user message renders");
+    encode_rendered(tokenizer, &rendered)
 }

@@ -79,6 +79,21 @@ pub struct GenerateRequest<'a> {
     pub cancel: CancellationToken,
 }
 
+/// Refuses a prompt no model can take (empty) or this one cannot (an id outside its
+/// vocabulary of `vocab_size` tokens), before anything is sent or decoded.
+pub(crate) fn check_prompt(prompt: &[TokenId], vocab_size: u32) -> Result<(), ModelError> {
+    if prompt.is_empty() {
+        return Err(ModelError::EmptyPrompt);
+    }
+    match prompt.iter().find(|id| **id >= vocab_size) {
+        Some(id) => Err(ModelError::UnknownToken {
+            id: *id,
+            vocab_size,
+        }),
+        None => Ok(()),
+    }
+}
+
 impl<'a> GenerateRequest<'a> {
     /// A request with default sampling, at most 4096 new tokens and a fresh cancellation
     /// token.

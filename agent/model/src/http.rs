@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 use crate::ModelError;
 use crate::backend::{
     Backend, BackendInfo, BackendKind, GenerateRequest, Generation, StopReason, Timings,
+    check_prompt,
 };
 use crate::o200k::{O200K_HARMONY_VOCAB_SIZE, O200kHarmony};
 use crate::tokenizer::{TokenId, Tokenizer};
@@ -352,19 +353,7 @@ impl Backend for HttpBackend {
         on_token: &mut (dyn FnMut(TokenId) + Send),
     ) -> Result<Generation, ModelError> {
         request.sampler.validate()?;
-        if request.prompt.is_empty() {
-            return Err(ModelError::EmptyPrompt);
-        }
-        if let Some(id) = request
-            .prompt
-            .iter()
-            .find(|id| **id >= O200K_HARMONY_VOCAB_SIZE)
-        {
-            return Err(ModelError::UnknownToken {
-                id: *id,
-                vocab_size: O200K_HARMONY_VOCAB_SIZE,
-            });
-        }
+        check_prompt(request.prompt, O200K_HARMONY_VOCAB_SIZE)?;
         let path = match self.api {
             HttpApi::LlamaServer => "/completion",
             HttpApi::OpenAiCompletions => "/v1/completions",

@@ -37,7 +37,7 @@ pub use backend::{
 pub use error::ModelError;
 pub use http::{HttpApi, HttpBackend, HttpOptions};
 pub use llama::{
-    FlashAttention, GpuLayers, LlamaCppBackend, LlamaOptions, LlamaTokenizer, PrefillStats,
+    FlashAttention, GpuLayers, LlamaCppBackend, LlamaOptions, LlamaTokenizer, PrefillStats, argmax,
     default_context_size, default_threads, shared_backend,
 };
 pub use o200k::{O200K_HARMONY_VOCAB_SIZE, O200kHarmony};

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ossa_model::{
     Backend, BackendKind, Decoded, GenerateRequest, LlamaCppBackend, ModelError, SamplerSettings,
-    StopReason, Tokenizer, decode_to_text, encode_rendered,
+    StopReason, decode_to_text, encode_rendered,
 };
 use ossa_prompts::{Piece, Rendered, SpecialToken};
 use ossa_tiny_gguf::{Faults, Spec};
@@ -27,18 +27,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-fn prompt(tokenizer: &dyn Tokenizer, user_text: &str) -> Vec<u32> {
-    let mut r = Rendered::new();
-    r.push_special(SpecialToken::Start);
-    r.push_text("user");
-    r.push_special(SpecialToken::Message);
-    r.push_text(user_text);
-    r.push_special(SpecialToken::End);
-    r.push_special(SpecialToken::Start);
-    r.push_text("assistant");
-    encode_rendered(tokenizer, &r)
 }
 
 fn generate(
@@ -139,7 +127,7 @@ fn marker_text_never_yields_special_ids() {
     // A rendered prompt holding that text as a user message: the only specials are the
     // renderer's own.
     let tok = common::tiny_backend().tokenizer();
-    let ids = prompt(tok, attack);
+    let ids = common::prompt(tok, attack);
     let specials: Vec<_> = ids.iter().filter_map(|id| tok.special_token(*id)).collect();
     assert_eq!(
         specials,
@@ -175,7 +163,7 @@ fn pieces_encode_specials_by_id_and_text_by_bpe() {
 fn greedy_generation_is_deterministic_and_streams_every_token() {
     let _guard = lock();
     let backend = common::tiny_backend();
-    let p = prompt(backend.tokenizer(), "What is the weather in Tokyo today?");
+    let p = common::prompt(backend.tokenizer(), "What is the weather in Tokyo today?");
     backend.reset_cache().unwrap();
     let (first, streamed) = generate(backend, &p, SamplerSettings::greedy(), 24);
     assert_eq!(first.tokens, streamed);
@@ -208,7 +196,7 @@ fn greedy_generation_is_deterministic_and_streams_every_token() {
 fn seeded_sampling_repeats_and_seeds_differ() {
     let _guard = lock();
     let backend = common::tiny_backend();
-    let p = prompt(backend.tokenizer(), "Tell me a story about a lazy dog.");
+    let p = common::prompt(backend.tokenizer(), "Tell me a story about a lazy dog.");
     let seeded = |seed| SamplerSettings {
         seed: Some(seed),
         ..SamplerSettings::default()
@@ -228,7 +216,7 @@ fn stops_on_stop_tokens_but_not_on_end() {
     let end = tok.special_id(SpecialToken::End);
     // Sample many tokens with a high temperature so special tokens come up; every run must
     // end on a stop token or the length limit, and `<|end|>` may appear mid-run.
-    let p = prompt(tok, "x");
+    let p = common::prompt(tok, "x");
     for seed in 0..12 {
         let sampler = SamplerSettings {
             temperature: 3.0,
@@ -260,7 +248,7 @@ fn stops_on_stop_tokens_but_not_on_end() {
 fn max_new_tokens_gives_length() {
     let _guard = lock();
     let backend = common::tiny_backend();
-    let p = prompt(backend.tokenizer(), "count");
+    let p = common::prompt(backend.tokenizer(), "count");
     let (g, _) = generate(
         backend,
         &p,
@@ -279,7 +267,7 @@ fn max_new_tokens_gives_length() {
 fn cancellation_from_another_task_stops_generation() {
     let _guard = lock();
     let backend = common::tiny_backend();
-    let p = prompt(backend.tokenizer(), "long answer please");
+    let p = common::prompt(backend.tokenizer(), "long answer please");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -346,7 +334,7 @@ fn prefix_reuse_gives_the_logits_of_a_fresh_run() {
     let long: String = (0..60)
         .map(|i| format!("step {i}: the quick brown fox jumps. "))
         .collect();
-    let base = prompt(tok, &long);
+    let base = common::prompt(tok, &long);
     assert!(base.len() > 1200, "{}", base.len());
     // Prefixes of at least ~100 tokens: llama.cpp's CPU matmul takes another kernel for very
     // small batches, so a short prefix decoded alone would not repeat the same arithmetic.
@@ -392,7 +380,7 @@ fn tool_loop_prefills_only_new_tokens() {
     let backend = common::tiny_backend();
     let tok = backend.tokenizer();
     backend.reset_cache().unwrap();
-    let mut conversation = prompt(tok, "Run the tests and fix the bug.");
+    let mut conversation = common::prompt(tok, "Run the tests and fix the bug.");
     for step in 0..10 {
         let (g, _) = generate(
             backend,
@@ -585,7 +573,7 @@ fn the_o200k_model_generates() {
     let backend = common::o200k_backend();
     let tok = backend.tokenizer();
     assert_eq!(tok.special_id(SpecialToken::Start), 200_006);
-    let p = prompt(tok, "Hello there, how are you today?");
+    let p = common::prompt(tok, "Hello there, how are you today?");
     let rt = runtime();
     let request = GenerateRequest {
         sampler: SamplerSettings::greedy(),

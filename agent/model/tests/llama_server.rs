@@ -12,21 +12,8 @@ use std::time::Duration;
 
 use ossa_model::{
     Backend, BackendKind, GenerateRequest, HttpApi, HttpBackend, HttpOptions, SamplerSettings,
-    StopReason, Tokenizer, encode_rendered,
+    StopReason,
 };
-use ossa_prompts::{Rendered, SpecialToken};
-
-fn prompt(tokenizer: &dyn Tokenizer, user_text: &str) -> Vec<u32> {
-    let mut r = Rendered::new();
-    r.push_special(SpecialToken::Start);
-    r.push_text("user");
-    r.push_special(SpecialToken::Message);
-    r.push_text(user_text);
-    r.push_special(SpecialToken::End);
-    r.push_special(SpecialToken::Start);
-    r.push_text("assistant");
-    encode_rendered(tokenizer, &r)
-}
 
 fn greedy(prompt: &[u32], max: u32) -> GenerateRequest<'_> {
     GenerateRequest {
@@ -57,7 +44,7 @@ fn http_backend_drives_a_real_llama_server() {
         assert_eq!(info.kind, BackendKind::LlamaServer);
         assert_eq!(info.context_size, 2048);
         let tok = native.tokenizer();
-        let p = prompt(tok, "What is the weather in Tokyo?");
+        let p = common::prompt(tok, "What is the weather in Tokyo?");
         let mut streamed = Vec::new();
         let first = native
             .generate(&greedy(&p, 16), &mut |id| streamed.push(id))
@@ -86,7 +73,7 @@ fn http_backend_drives_a_real_llama_server() {
         // The server's prompt cache: extend the conversation, only the new part is prefilled.
         let mut next = p.clone();
         next.extend(&first.tokens);
-        next.extend(prompt(tok, "And tomorrow?"));
+        next.extend(common::prompt(tok, "And tomorrow?"));
         let second = native
             .generate(&greedy(&next, 8), &mut |_| {})
             .await

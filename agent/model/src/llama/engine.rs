@@ -258,7 +258,7 @@ impl Sampler {
 ///
 /// Two passes the compiler vectorises (a lane-wise maximum, then the first position of
 /// it) instead of one branchy scan: 201,088 logits are scanned for every token.
-fn argmax(logits: &[f32]) -> usize {
+pub fn argmax(logits: &[f32]) -> usize {
     const LANES: usize = 16;
     let mut lanes = [f32::NEG_INFINITY; LANES];
     let mut chunks = logits.chunks_exact(LANES);

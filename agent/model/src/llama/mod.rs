@@ -27,13 +27,13 @@ use ossa_prompts::SpecialToken;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc as tokio_mpsc;
 
-pub use engine::PrefillStats;
+pub use engine::{PrefillStats, argmax};
 pub use vocab::LlamaTokenizer;
 
 use crate::ModelError;
 use crate::backend::{
     Backend, BackendInfo, BackendKind, CancellationToken, GenerateRequest, Generation,
-    SamplerSettings,
+    SamplerSettings, check_prompt,
 };
 use crate::gguf::{GptOssSummary, inspect_gpt_oss};
 use crate::tokenizer::{TokenId, Tokenizer};
@@ -330,7 +330,7 @@ impl LlamaCppBackend {
         &self,
         prompt: &[TokenId],
     ) -> Result<(Vec<f32>, PrefillStats), ModelError> {
-        self.check_prompt(prompt)?;
+        check_prompt(prompt, self.tokenizer.vocab_size())?;
         let (reply, rx) = std_mpsc::sync_channel(1);
         self.send(Job::Logits {
             prompt: prompt.to_vec(),
@@ -346,17 +346,6 @@ impl LlamaCppBackend {
         self.send(Job::Reset { reply })?;
         rx.recv()
             .map_err(|_| ModelError::WorkerGone("the model thread stopped".into()))
-    }
-
-    fn check_prompt(&self, prompt: &[TokenId]) -> Result<(), ModelError> {
-        let vocab_size = self.tokenizer.vocab_size();
-        match prompt.iter().find(|id| **id >= vocab_size) {
-            Some(id) => Err(ModelError::UnknownToken {
-                id: *id,
-                vocab_size,
-            }),
-            None => Ok(()),
-        }
     }
 }
 
@@ -393,7 +382,7 @@ impl Backend for LlamaCppBackend {
         on_token: &mut (dyn FnMut(TokenId) + Send),
     ) -> Result<Generation, ModelError> {
         request.sampler.validate()?;
-        self.check_prompt(request.prompt)?;
+        check_prompt(request.prompt, self.tokenizer.vocab_size())?;
         // Dropping this future (the caller gave up) cancels the job.
         let cancel = request.cancel.child_token();
         let _cancel_on_drop = cancel.clone().drop_guard();

@@ -7,7 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use ossa_model::{LlamaCppBackend, LlamaOptions};
+use ossa_model::{LlamaCppBackend, LlamaOptions, Tokenizer, encode_rendered};
+use ossa_prompts::{
+    Conversation, Message, RenderOptions, Role, render_conversation_for_completion,
+};
 use ossa_tiny_gguf::Spec;
 
 pub const TEST_CTX: u32 = 2048;
@@ -73,4 +76,17 @@ pub fn ids(v: &serde_json::Value) -> Vec<u32> {
         .iter()
         .map(|x| x.as_u64().unwrap() as u32)
         .collect()
+}
+
+/// The prompt for the assistant's answer to one user message, as the renderer makes it.
+pub fn prompt(tokenizer: &dyn Tokenizer, user_text: &str) -> Vec<u32> {
+    let conversation =
+        Conversation::from_messages([Message::from_role_and_content(Role::User, user_text)]);
+    let rendered = render_conversation_for_completion(
+        &conversation,
+        Role::Assistant,
+        &RenderOptions::default(),
+    )
+    .expect("a user message renders");
+    encode_rendered(tokenizer, &rendered)
 }
