@@ -160,38 +160,8 @@ fn create_private_dir(dir: &Path) -> Result<(), CacheError> {
     check_private(dir).map_err(error)
 }
 
-/// Refuses files and directories that someone else could have written.
-#[cfg(unix)]
-fn check_private(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    let metadata =
-        fs::symlink_metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
-    if metadata.file_type().is_symlink() {
-        return Err(format!(
-            "{} is a symlink; the artifact cache does not follow symlinks",
-            path.display()
-        ));
-    }
-    let uid = rustix::process::geteuid().as_raw();
-    if metadata.uid() != uid {
-        return Err(format!(
-            "{} belongs to another user (uid {})",
-            path.display(),
-            metadata.uid()
-        ));
-    }
-    if metadata.mode() & 0o022 != 0 {
-        return Err(format!(
-            "{} is writable by other users (mode {:o}); run `chmod go-w {}`",
-            path.display(),
-            metadata.mode() & 0o777,
-            path.display()
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
+/// Refuses symlinks, and on Unix files and directories that someone else could have
+/// written.
 fn check_private(path: &Path) -> Result<(), String> {
     let metadata =
         fs::symlink_metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
@@ -200,6 +170,26 @@ fn check_private(path: &Path) -> Result<(), String> {
             "{} is a symlink; the artifact cache does not follow symlinks",
             path.display()
         ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let uid = rustix::process::geteuid().as_raw();
+        if metadata.uid() != uid {
+            return Err(format!(
+                "{} belongs to another user (uid {})",
+                path.display(),
+                metadata.uid()
+            ));
+        }
+        if metadata.mode() & 0o022 != 0 {
+            return Err(format!(
+                "{} is writable by other users (mode {:o}); run `chmod go-w {}`",
+                path.display(),
+                metadata.mode() & 0o777,
+                path.display()
+            ));
+        }
     }
     Ok(())
 }
