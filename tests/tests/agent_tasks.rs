@@ -6,7 +6,9 @@
 use ossa_agent::event::NoticeKind;
 use std::sync::Arc;
 
-use ossa_agent::{AgentSettings, Event, Outcome, RecordedTools, ReplayBackend, Transcript};
+use ossa_agent::{
+    AgentSettings, Event, Outcome, RecordedTools, ReplayBackend, ReplayReport, Transcript,
+};
 use ossa_tests::{CassetteRun, copy_dir, fixtures};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -141,14 +143,8 @@ async fn a_recorded_transcript_replays_token_for_token() {
     );
 
     // Tools replayed from the recording.
-    let tokenizer = ossa_agent::backends::harmony_tokenizer();
-    let backend = Arc::new(ReplayBackend::new(&recorded, tokenizer.clone(), true).unwrap());
-    let report = backend.report();
-    let dir = tempfile::tempdir().unwrap();
-    let tools = Box::new(RecordedTools::from_transcript(&recorded).unwrap());
-    let replay = replay_with(&recorded, backend, tools, dir.path()).await;
+    let (replay, report) = replay_with_recorded_tools(&recorded).await;
     assert_eq!(replay.outcome(), Some(Outcome::Final));
-    let report = report.lock().unwrap().clone();
     assert_eq!(report.divergence, None);
     assert_eq!(
         (report.prompts_checked, report.used, report.total),
@@ -156,16 +152,9 @@ async fn a_recorded_transcript_replays_token_for_token() {
     );
 
     // Tools run again on a fresh copy of the workspace.
-    let fresh = tempfile::tempdir().unwrap();
-    copy_dir(&fixtures().join("workspaces/calc"), fresh.path()).unwrap();
-    let backend = Arc::new(ReplayBackend::new(&recorded, tokenizer, true).unwrap());
-    let report = backend.report();
-    let tools = ossa_agent::backends::sandbox_tools(fresh.path())
-        .await
-        .unwrap();
-    let replay = replay_with(&recorded, backend, tools, fresh.path()).await;
+    let (replay, report, fresh) = replay_on_fresh_calc(&recorded).await;
     assert_eq!(replay.outcome(), Some(Outcome::Final));
-    assert_eq!(report.lock().unwrap().divergence, None);
+    assert_eq!(report.divergence, None);
     assert!(
         std::fs::read_to_string(fresh.path().join("src/lib.rs"))
             .unwrap()
@@ -173,14 +162,37 @@ async fn a_recorded_transcript_replays_token_for_token() {
     );
 }
 
-async fn replay_with(
+/// Replays `recorded`, checking every prompt, with the tool results from the recording.
+async fn replay_with_recorded_tools(recorded: &Transcript) -> (CassetteRun, ReplayReport) {
+    let tools = Box::new(RecordedTools::from_transcript(recorded).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    replay_checked(recorded, tools, dir.path()).await
+}
+
+/// Replays `recorded`, checking every prompt, with the tools run again on a fresh copy of
+/// the calc workspace (returned, for checking its files).
+async fn replay_on_fresh_calc(
     recorded: &Transcript,
-    backend: Arc<ReplayBackend>,
+) -> (CassetteRun, ReplayReport, tempfile::TempDir) {
+    let fresh = tempfile::tempdir().unwrap();
+    copy_dir(&fixtures().join("workspaces/calc"), fresh.path()).unwrap();
+    let tools = ossa_agent::backends::sandbox_tools(fresh.path())
+        .await
+        .unwrap();
+    let (run, report) = replay_checked(recorded, tools, fresh.path()).await;
+    (run, report, fresh)
+}
+
+async fn replay_checked(
+    recorded: &Transcript,
     tools: Box<dyn ossa_agent::ToolExecutor>,
     workspace: &std::path::Path,
-) -> CassetteRun {
+) -> (CassetteRun, ReplayReport) {
+    let tokenizer = ossa_agent::backends::harmony_tokenizer();
+    let backend = Arc::new(ReplayBackend::new(recorded, tokenizer, true).unwrap());
+    let report = backend.report();
     let dir = tempfile::tempdir().unwrap();
-    CassetteRun::run(
+    let run = CassetteRun::run(
         dir,
         workspace.to_path_buf(),
         recorded,
@@ -189,7 +201,9 @@ async fn replay_with(
         AgentSettings::default(),
     )
     .await
-    .unwrap()
+    .unwrap();
+    let report = report.lock().unwrap().clone();
+    (run, report)
 }
 
 /// A transcript recorded by an earlier ossa: today's loop, renderer and tokenizer must
@@ -200,25 +214,12 @@ async fn the_checked_in_transcript_still_replays_token_for_token() {
     let header = recorded.header.as_ref().unwrap();
     assert_eq!(header.version, ossa_agent::event::TRANSCRIPT_VERSION);
 
-    let tokenizer = ossa_agent::backends::harmony_tokenizer();
-    let backend = Arc::new(ReplayBackend::new(&recorded, tokenizer.clone(), true).unwrap());
-    let report = backend.report();
-    let tools = Box::new(RecordedTools::from_transcript(&recorded).unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let replay = replay_with(&recorded, backend, tools, dir.path()).await;
+    let (replay, report) = replay_with_recorded_tools(&recorded).await;
     assert_eq!(replay.outcome(), Some(Outcome::Final));
-    assert_eq!(report.lock().unwrap().divergence, None);
+    assert_eq!(report.divergence, None);
 
-    let fresh = tempfile::tempdir().unwrap();
-    copy_dir(&fixtures().join("workspaces/calc"), fresh.path()).unwrap();
-    let backend = Arc::new(ReplayBackend::new(&recorded, tokenizer, true).unwrap());
-    let report = backend.report();
-    let tools = ossa_agent::backends::sandbox_tools(fresh.path())
-        .await
-        .unwrap();
-    let replay = replay_with(&recorded, backend, tools, fresh.path()).await;
+    let (replay, report, _fresh) = replay_on_fresh_calc(&recorded).await;
     assert_eq!(replay.outcome(), Some(Outcome::Final));
-    let report = report.lock().unwrap().clone();
     assert_eq!(
         report.divergence,
         None,
