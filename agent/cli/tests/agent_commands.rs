@@ -36,6 +36,22 @@ impl Scene {
         self.dir.path().join(name)
     }
 
+    /// `ossa run` of [`TASK`] on the fix_add cassette in this workspace, with `extra` flags.
+    fn run_fix_add(&self, extra: &[&str]) -> Output {
+        let cassette = cassette("fix_add.jsonl");
+        let work = self.work();
+        let mut args = vec![
+            "run",
+            "--replay",
+            &cassette,
+            "--workspace",
+            work.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args.push(TASK);
+        self.ossa(&args)
+    }
+
     fn ossa(&self, args: &[&str]) -> Output {
         // Data (sessions, history) per test; the compiled-tool cache shared by all tests.
         Command::new(OSSA)
@@ -85,16 +101,7 @@ fn run_fixes_the_bug_and_replay_check_passes() {
     let scene = Scene::new();
     let transcript = scene.path("session.jsonl");
     let work = scene.work();
-    let out = scene.ossa(&[
-        "run",
-        "--replay",
-        &cassette("fix_add.jsonl"),
-        "--workspace",
-        work.to_str().unwrap(),
-        "--transcript",
-        transcript.to_str().unwrap(),
-        TASK,
-    ]);
+    let out = scene.run_fix_add(&["--transcript", transcript.to_str().unwrap()]);
     assert!(out.status.success(), "stderr:\n{}", text(&out.stderr));
     assert!(
         text(&out.stdout).starts_with("Fixed `add` in src/lib.rs"),
@@ -151,17 +158,7 @@ fn run_fixes_the_bug_and_replay_check_passes() {
 fn replay_check_reports_the_first_divergence() {
     let scene = Scene::new();
     let transcript = scene.path("session.jsonl");
-    let work = scene.work();
-    let out = scene.ossa(&[
-        "run",
-        "--replay",
-        &cassette("fix_add.jsonl"),
-        "--workspace",
-        work.to_str().unwrap(),
-        "--transcript",
-        transcript.to_str().unwrap(),
-        TASK,
-    ]);
+    let out = scene.run_fix_add(&["--transcript", transcript.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // Change what read_file returned: the next prompt can no longer match.
     let recorded = std::fs::read_to_string(&transcript).unwrap();
@@ -194,16 +191,7 @@ fn replay_check_reports_the_first_divergence() {
 #[test]
 fn json_stream_has_thread_turn_and_item_events() {
     let scene = Scene::new();
-    let work = scene.work();
-    let out = scene.ossa(&[
-        "run",
-        "--replay",
-        &cassette("fix_add.jsonl"),
-        "--workspace",
-        work.to_str().unwrap(),
-        "--json",
-        TASK,
-    ]);
+    let out = scene.run_fix_add(&["--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let events: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
@@ -234,19 +222,7 @@ fn json_stream_has_thread_turn_and_item_events() {
 fn exit_codes_tell_limits_from_model_failures() {
     let scene = Scene::new();
     let work = scene.work();
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            "--replay",
-            &*Box::leak(cassette("fix_add.jsonl").into_boxed_str()),
-            "--workspace",
-        ];
-        args.push(Box::leak(work.display().to_string().into_boxed_str()));
-        args.extend_from_slice(extra);
-        args.push(TASK);
-        scene.ossa(&args)
-    };
-    let out = run(&["--max-steps", "2"]);
+    let out = scene.run_fix_add(&["--max-steps", "2"]);
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -363,16 +339,7 @@ fn chat_resumes_a_recorded_session() {
     let scene = Scene::new();
     let transcript = scene.path("session.jsonl");
     let work = scene.work();
-    let out = scene.ossa(&[
-        "run",
-        "--replay",
-        &cassette("fix_add.jsonl"),
-        "--workspace",
-        work.to_str().unwrap(),
-        "--transcript",
-        transcript.to_str().unwrap(),
-        TASK,
-    ]);
+    let out = scene.run_fix_add(&["--transcript", transcript.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let follow_up = scene.path("follow_up.jsonl");
