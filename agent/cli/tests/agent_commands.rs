@@ -6,11 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-const OSSA: &str = env!("CARGO_BIN_EXE_ossa");
+use ossa_tests::{copy_dir, fixtures};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
+const OSSA: &str = env!("CARGO_BIN_EXE_ossa");
 
 /// A temporary home (data directory) and a copy of the `calc` workspace.
 struct Scene {
@@ -23,7 +21,8 @@ impl Scene {
         copy_dir(
             &fixtures().join("workspaces/calc"),
             &dir.path().join("work"),
-        );
+        )
+        .unwrap();
         std::fs::create_dir(dir.path().join("home")).unwrap();
         Scene { dir }
     }
@@ -66,19 +65,6 @@ impl Scene {
             .stdin(Stdio::null())
             .output()
             .unwrap()
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
     }
 }
 
@@ -138,7 +124,7 @@ fn run_fixes_the_bug_and_replay_check_passes() {
 
     // ...and with the tools run again on a fresh copy of the workspace.
     let fresh = scene.path("fresh");
-    copy_dir(&fixtures().join("workspaces/calc"), &fresh);
+    copy_dir(&fixtures().join("workspaces/calc"), &fresh).unwrap();
     let out = scene.ossa(&[
         "replay",
         transcript.to_str().unwrap(),

@@ -10,29 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use ossa_tests::{copy_dir, fixtures};
+
 const OSSA: &str = env!("CARGO_BIN_EXE_ossa");
 const TASK: &str = "The test `adds` in this crate fails. Find the bug and fix it.";
 
 /// The compiled-tool cache, shared by all tests.
 fn shared_cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("ossa-cache")
-}
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// Polls `check` every 50 ms for up to 60 s.
@@ -97,10 +82,18 @@ impl Tmux {
     }
 
     fn wait_screen(&self, needle: &str) -> String {
-        wait_for(&format!("{needle:?} on the screen"), || {
+        let start = Instant::now();
+        loop {
             let screen = self.screen();
-            screen.contains(needle).then_some(screen)
-        })
+            if screen.contains(needle) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {needle:?} on the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -114,7 +107,7 @@ impl Drop for Tmux {
 fn chat_in_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
-    copy_dir(&fixtures().join("workspaces/calc"), &work);
+    copy_dir(&fixtures().join("workspaces/calc"), &work).unwrap();
     let home = dir.path().join("home");
     let cassette = fixtures().join("cassettes/fix_add.jsonl");
     let command = format!(
@@ -224,7 +217,7 @@ fn stalling_server() -> (String, Arc<AtomicBool>) {
 fn ctrl_c_stops_a_generation_and_keeps_the_session() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
-    copy_dir(&fixtures().join("workspaces/calc"), &work);
+    copy_dir(&fixtures().join("workspaces/calc"), &work).unwrap();
     let transcript = dir.path().join("t.jsonl");
     let (url, generating) = stalling_server();
     // The pane runs bash itself, not through `sh -c`: Ctrl-C signals the whole
@@ -264,7 +257,7 @@ fn ctrl_c_stops_a_generation_and_keeps_the_session() {
 fn a_transcript_survives_kill_9_mid_turn() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
-    copy_dir(&fixtures().join("workspaces/calc"), &work);
+    copy_dir(&fixtures().join("workspaces/calc"), &work).unwrap();
     let transcript = dir.path().join("t.jsonl");
     let mut child = Command::new(OSSA)
         .args(["chat", "--replay"])
