@@ -133,11 +133,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     // (raw mode), so a SIGINT only arrives while a turn is running.
     {
         let cancel = cancel.clone();
-        tokio::spawn(async move {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
-            }
-        });
+        super::on_ctrl_c(move || cancel.cancel())?;
     }
     let mut last = Outcome::Final;
     loop {

@@ -135,11 +135,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     // Ctrl-C stops generation; what was generated so far is still shown.
     let cancel = request.cancel.clone();
-    let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            cancel.cancel();
-        }
-    });
+    let ctrl_c = super::on_ctrl_c(move || cancel.cancel())?;
 
     let stream_text = !args.json;
     let mut stdout = std::io::stdout();

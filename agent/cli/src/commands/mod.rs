@@ -62,3 +62,32 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
     }
     EXIT_FAILURE.into()
 }
+
+/// Runs `on_interrupt` on every Ctrl-C (SIGINT) until the returned task is aborted.
+///
+/// The handler is installed before this returns, not when the task first runs:
+/// rustyline saves the SIGINT disposition when a prompt opens and restores it when the
+/// prompt closes, so a handler installed while a prompt is open would be undone and the
+/// next Ctrl-C would kill the process.
+pub fn on_ctrl_c(
+    on_interrupt: impl Fn() + Send + 'static,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    #[cfg(unix)]
+    {
+        use anyhow::Context as _;
+        let mut interrupts =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .context("cannot listen for Ctrl-C")?;
+        Ok(tokio::spawn(async move {
+            while interrupts.recv().await.is_some() {
+                on_interrupt();
+            }
+        }))
+    }
+    #[cfg(not(unix))]
+    Ok(tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            on_interrupt();
+        }
+    }))
+}

@@ -82,11 +82,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cancel = Cancel::new();
     let watcher = {
         let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
-            }
-        })
+        super::on_ctrl_c(move || cancel.cancel())?
     };
     let report = agent.run_turn(&task, &cancel).await;
     watcher.abort();
