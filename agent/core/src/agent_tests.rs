@@ -150,6 +150,21 @@ fn cassette(completions: &[&str]) -> Transcript {
     Transcript::parse(Path::new("test.jsonl"), &text).unwrap()
 }
 
+/// Parts with the fake tools and no approver.
+fn fake_tool_parts(
+    session_id: &str,
+    backend: Arc<dyn Backend>,
+    sink: impl EventSink + 'static,
+) -> AgentParts {
+    AgentParts {
+        session_id: session_id.into(),
+        backend,
+        tools: Box::new(FakeTools::new()),
+        sink: Box::new(sink),
+        approver: None,
+    }
+}
+
 async fn run_with(
     completions: &[&str],
     settings: AgentSettings,
@@ -450,16 +465,14 @@ async fn a_small_context_shortens_old_outputs_then_fails_clearly() {
         ..AgentSettings::default()
     };
     let sink = Shared::default();
-    let parts = AgentParts {
-        session_id: "t".into(),
-        backend: Arc::new(ContextLimited {
+    let parts = fake_tool_parts(
+        "t",
+        Arc::new(ContextLimited {
             inner: replay(&transcript),
             context: 16_000,
         }),
-        tools: Box::new(FakeTools::new()),
-        sink: Box::new(sink.clone()),
-        approver: None,
-    };
+        sink.clone(),
+    );
     let mut agent = Agent::replaying(parts, settings, &transcript, None).unwrap();
     let report = agent.run_turn("task", &Cancel::new()).await.unwrap();
     let events = sink.0.lock().unwrap().events.clone();
@@ -473,16 +486,14 @@ async fn a_small_context_shortens_old_outputs_then_fails_clearly() {
     let mut transcript = cassette(&[big, FINAL]);
     transcript.header = None;
     let sink = Shared::default();
-    let parts = AgentParts {
-        session_id: "t".into(),
-        backend: Arc::new(ContextLimited {
+    let parts = fake_tool_parts(
+        "t",
+        Arc::new(ContextLimited {
             inner: replay(&transcript),
             context: 8_000,
         }),
-        tools: Box::new(FakeTools::new()),
-        sink: Box::new(sink.clone()),
-        approver: None,
-    };
+        sink.clone(),
+    );
     let mut agent = Agent::replaying(parts, settings_for_context(), &transcript, None).unwrap();
     let report = agent.run_turn("task", &Cancel::new()).await.unwrap();
     assert_eq!(report.outcome, Outcome::ContextFull);
@@ -541,25 +552,13 @@ async fn a_transcript_resumes_to_the_same_conversation() {
     let path = dir.path().join("s.jsonl");
     let transcript = cassette(&[CALL_README, FINAL]);
     let writer = crate::transcript::TranscriptWriter::create(&path).unwrap();
-    let parts = AgentParts {
-        session_id: "s1".into(),
-        backend: replay(&transcript),
-        tools: Box::new(FakeTools::new()),
-        sink: Box::new(writer),
-        approver: None,
-    };
+    let parts = fake_tool_parts("s1", replay(&transcript), writer);
     let mut agent = Agent::replaying(parts, AgentSettings::default(), &transcript, None).unwrap();
     agent.run_turn("task", &Cancel::new()).await.unwrap();
     let recorded = Transcript::read(&path).unwrap();
     assert!(recorded.header.is_some());
 
-    let parts = AgentParts {
-        session_id: "ignored".into(),
-        backend: replay(&transcript),
-        tools: Box::new(FakeTools::new()),
-        sink: Box::new(Collector::default()),
-        approver: None,
-    };
+    let parts = fake_tool_parts("ignored", replay(&transcript), Collector::default());
     let resumed = Agent::resume(parts, AgentSettings::default(), &recorded).unwrap();
     assert_eq!(resumed.messages(), agent.messages());
     assert_eq!(resumed.session_id(), "s1");
@@ -570,13 +569,11 @@ async fn resume_replays_clear_and_reasoning_changes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.jsonl");
     let transcript = cassette(&[FINAL, FINAL]);
-    let parts = AgentParts {
-        session_id: "s2".into(),
-        backend: replay(&transcript),
-        tools: Box::new(FakeTools::new()),
-        sink: Box::new(crate::transcript::TranscriptWriter::create(&path).unwrap()),
-        approver: None,
-    };
+    let parts = fake_tool_parts(
+        "s2",
+        replay(&transcript),
+        crate::transcript::TranscriptWriter::create(&path).unwrap(),
+    );
     let mut agent = Agent::replaying(parts, AgentSettings::default(), &transcript, None).unwrap();
     agent.run_turn("first", &Cancel::new()).await.unwrap();
     agent.clear().unwrap();
@@ -591,13 +588,7 @@ async fn resume_replays_clear_and_reasoning_changes() {
     );
 
     let recorded = Transcript::read(&path).unwrap();
-    let parts = AgentParts {
-        session_id: "x".into(),
-        backend: replay(&transcript),
-        tools: Box::new(FakeTools::new()),
-        sink: Box::new(Collector::default()),
-        approver: None,
-    };
+    let parts = fake_tool_parts("x", replay(&transcript), Collector::default());
     let resumed = Agent::resume(parts, AgentSettings::default(), &recorded).unwrap();
     assert_eq!(resumed.messages(), agent.messages());
     assert_eq!(
@@ -649,13 +640,7 @@ impl Backend for UntilCancelled {
 #[tokio::test]
 async fn cancelling_stops_generation_and_the_next_turn_runs() {
     let sink = Shared::default();
-    let parts = AgentParts {
-        session_id: "c".into(),
-        backend: Arc::new(UntilCancelled),
-        tools: Box::new(FakeTools::new()),
-        sink: Box::new(sink.clone()),
-        approver: None,
-    };
+    let parts = fake_tool_parts("c", Arc::new(UntilCancelled), sink.clone());
     let mut agent = Agent::new(parts, AgentSettings::default(), Path::new("/nonexistent")).unwrap();
     let cancel = Cancel::new();
     let canceller = {
@@ -705,16 +690,14 @@ async fn cancelling_stops_generation_and_the_next_turn_runs() {
 async fn the_reply_gets_the_room_left_in_a_small_context() {
     // --max-tokens larger than the whole window: each reply gets what is left instead.
     let transcript = cassette(&[CALL_README, FINAL]);
-    let parts = AgentParts {
-        session_id: "small".into(),
-        backend: Arc::new(ContextLimited {
+    let parts = fake_tool_parts(
+        "small",
+        Arc::new(ContextLimited {
             inner: replay(&transcript),
             context: 6_000,
         }),
-        tools: Box::new(FakeTools::new()),
-        sink: Box::new(Collector::default()),
-        approver: None,
-    };
+        Collector::default(),
+    );
     let settings = AgentSettings {
         max_tokens: 100_000,
         ..AgentSettings::default()
@@ -742,13 +725,11 @@ async fn a_chat_session_with_clear_and_reasoning_replays_with_check() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chat.jsonl");
     let transcript = cassette(&[CALL_README, FINAL, FINAL]);
-    let parts = AgentParts {
-        session_id: "chat".into(),
-        backend: replay(&transcript),
-        tools: Box::new(FakeTools::new()),
-        sink: Box::new(crate::transcript::TranscriptWriter::create(&path).unwrap()),
-        approver: None,
-    };
+    let parts = fake_tool_parts(
+        "chat",
+        replay(&transcript),
+        crate::transcript::TranscriptWriter::create(&path).unwrap(),
+    );
     let mut agent = Agent::replaying(parts, AgentSettings::default(), &transcript, None).unwrap();
     agent.run_turn("first", &Cancel::new()).await.unwrap();
     agent.clear().unwrap();
