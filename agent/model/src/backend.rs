@@ -123,6 +123,20 @@ pub enum StopReason {
     Cancelled,
 }
 
+impl From<StopReason> for ossa_prompts::FinishReason {
+    /// How the harmony parser should end a completion that stopped this way: a stop
+    /// token or end-of-text is a normal end of stream.
+    fn from(stop: StopReason) -> Self {
+        match stop {
+            StopReason::Return | StopReason::Call | StopReason::EndOfText => {
+                ossa_prompts::FinishReason::EndOfStream
+            }
+            StopReason::Length => ossa_prompts::FinishReason::Truncated,
+            StopReason::Cancelled => ossa_prompts::FinishReason::Cancelled,
+        }
+    }
+}
+
 /// Where the time went.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {

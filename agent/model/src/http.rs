@@ -218,15 +218,7 @@ impl HttpBackend {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let body = response.text().await.unwrap_or_default();
-                    let mut body = body.trim().to_string();
-                    if body.len() > MAX_BODY {
-                        let cut = (0..=MAX_BODY)
-                            .rev()
-                            .find(|i| body.is_char_boundary(*i))
-                            .unwrap_or(0);
-                        body.truncate(cut);
-                        body.push('…');
-                    }
+                    let body = truncate(body.trim());
                     return Err(ModelError::Http {
                         url: url.to_string(),
                         status,
@@ -596,15 +588,12 @@ fn encode_with_markers(tokenizer: &dyn Tokenizer, text: &str) -> Vec<TokenId> {
     ids
 }
 
+/// At most [`MAX_BODY`] bytes of a server's answer, cut on a character boundary.
 fn truncate(s: &str) -> String {
     if s.len() <= MAX_BODY {
         return s.to_string();
     }
-    let cut = (0..=MAX_BODY)
-        .rev()
-        .find(|i| s.is_char_boundary(*i))
-        .unwrap_or(0);
-    format!("{}…", &s[..cut])
+    format!("{}…", &s[..s.floor_char_boundary(MAX_BODY)])
 }
 
 #[cfg(test)]

@@ -10,6 +10,10 @@
 //!   OpenAI-compatible `/v1/completions` such as vLLM).
 //! * [`gguf`]: reads and checks a GGUF's metadata in Rust before llama.cpp sees the file.
 //!
+//! The llama.cpp parts ([`LlamaCppBackend`], [`LlamaTokenizer`], [`gguf`]) are behind the
+//! default `llama` feature; without it the crate is the backend interface, the HTTP engines
+//! and the o200k tokenizer, with no C++ to build.
+//!
 //! Environment variables read by this crate, its tests and its benchmark:
 //! * `OSSA_GGML_BACKENDS_DIR`: where ggml's backend libraries are (only with the
 //!   `dynamic-backends` feature);
@@ -24,8 +28,10 @@
 
 mod backend;
 mod error;
+#[cfg(feature = "llama")]
 pub mod gguf;
 mod http;
+#[cfg(feature = "llama")]
 mod llama;
 mod o200k;
 mod tokenizer;
@@ -36,6 +42,7 @@ pub use backend::{
 };
 pub use error::ModelError;
 pub use http::{HttpApi, HttpBackend, HttpOptions};
+#[cfg(feature = "llama")]
 pub use llama::{
     FlashAttention, GpuLayers, LlamaCppBackend, LlamaOptions, LlamaTokenizer, PrefillStats, argmax,
     default_context_size, default_threads, shared_backend,
@@ -46,4 +53,5 @@ pub use tokenizer::{
 };
 
 /// The llama.cpp bindings this crate is built on, for benchmarks that drive them directly.
+#[cfg(feature = "llama")]
 pub use llama_cpp_2;

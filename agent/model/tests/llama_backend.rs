@@ -485,7 +485,8 @@ fn malformed_files_are_rejected_before_llama_cpp_sees_them() {
         drop: vec![what.into()],
         ..Faults::default()
     };
-    // Each of these would abort the process inside llama.cpp (research/llama.md §5).
+    // Each of these would abort the process inside llama.cpp (a GGML_ASSERT on a missing
+    // tensor or hyperparameter), so the Rust-side GGUF check must refuse them first.
     let cases = [
         (
             broken(drop("gpt-oss.expert_count"), "no_experts.gguf"),

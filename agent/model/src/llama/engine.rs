@@ -5,8 +5,8 @@
 //! keeps the longest common prefix, drops the rest of the cache (`seq_rm`) and decodes only
 //! the new suffix. The context is created with `swa_full = true`, so the sliding-window
 //! layers keep every position and a rollback to any depth is exact (with `swa_full =
-//! false` llama.cpp prunes SWA cells and a deep rollback silently gives wrong logits:
-//! research/llama.md §2.6). As a guard, the cache's position range is checked after each
+//! false` llama.cpp prunes SWA cells outside the window, and a rollback deeper than the
+//! window silently gives wrong logits). As a guard, the cache's position range is checked after each
 //! rollback; a mismatch falls back to a full re-decode.
 
 use std::time::Instant;

@@ -112,7 +112,8 @@ impl Default for LlamaOptions {
 
 /// Threads used when none are given: half the logical CPUs (about the physical cores),
 /// at least 1. Using every core makes ggml's spin-waiting threads collapse to ~1% speed
-/// when anything else runs on the machine (research/llama.md §6.3).
+/// when anything else runs on the machine (each thread busy-waits for the others at every
+/// graph node, so one descheduled thread stalls them all).
 pub fn default_threads() -> u32 {
     let logical = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
     logical.div_ceil(2).max(1)

@@ -2,7 +2,8 @@
 //!
 //! llama.cpp retypes `<|start|>`, `<|end|>`, `<|message|>`, `<|channel|>` and
 //! `<|constrain|>` to USER_DEFINED for gpt-oss, and user-defined tokens are split out of any
-//! text even with `parse_special = false` (research/llama.md §2.3). So before tokenizing,
+//! text even with `parse_special = false` (llama.cpp's tokenizer partitions text on them
+//! before BPE, whatever the flag says). So before tokenizing,
 //! [`LlamaTokenizer::encode_text`] cuts every occurrence of such a literal right after its
 //! leading `<|`: no piece then holds a whole literal. Under the o200k pre-tokenizer a `<|`
 //! followed by a letter already ends a pre-token, so the ids equal a plain BPE of the text.

@@ -1,7 +1,7 @@
 //! Shared fixtures: the tiny models (generated once into the target dir) and one loaded
 //! backend per model per test process (llama.cpp allows one backend per process; loading
 //! once keeps the tests fast). Everything runs on 1 thread: parallel tests with more
-//! threads than cores make ggml's spin-waits collapse (research/llama.md §6.3).
+//! threads than cores make ggml's spin-waits collapse.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
