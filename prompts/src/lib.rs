@@ -68,5 +68,6 @@ pub use rendered::{Piece, Rendered};
 pub use tokens::SpecialToken;
 pub use types::{
     Author, ChannelConfig, Content, Conversation, DeveloperContent, Message, ReasoningEffort, Role,
-    SystemContent, TextContent, ToolDescription, ToolNamespaceConfig, ToolNamespaces, UnknownRole,
+    SystemContent, TextContent, ToolDescription, ToolNamespaceConfig, ToolNamespaces,
+    UnknownReasoningEffort, UnknownRole,
 };

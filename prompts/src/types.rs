@@ -256,6 +256,31 @@ impl ReasoningEffort {
     }
 }
 
+impl fmt::Display for ReasoningEffort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ReasoningEffort {
+    type Err = UnknownReasoningEffort;
+
+    /// `low`, `medium` or `high`, in any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "low" => Ok(ReasoningEffort::Low),
+            "medium" => Ok(ReasoningEffort::Medium),
+            "high" => Ok(ReasoningEffort::High),
+            _ => Err(UnknownReasoningEffort(s.to_owned())),
+        }
+    }
+}
+
+/// A word that is not a reasoning effort.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown reasoning effort `{0}`: use low, medium or high")]
+pub struct UnknownReasoningEffort(pub String);
+
 /// The channels the model may write to.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ChannelConfig {

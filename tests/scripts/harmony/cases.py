@@ -96,6 +96,27 @@ KITCHEN_SINK = {
     "required": ["string"],
 }
 
+# Namespaces shaped like ossa's native toolset: optional parameters as type lists with
+# null (schemars' Option), an array of strings, additionalProperties false, a default.
+NATIVE_NAMESPACES = {
+    "repo_browser": {
+        "name": "repo_browser",
+        "description": "Tools to browse, search and edit the repository.",
+        "tools": [
+            tool("print_tree", "Prints the tree.", {"type": "object", "properties": {"path": {"type": "string", "description": "Root of the tree."}, "depth": {"type": ["integer", "null"], "format": "uint32", "minimum": 0, "description": "Levels shown."}}, "required": ["path"], "additionalProperties": False}),
+            tool("open_file", "Opens a file.\nLine two of the description.", {"type": "object", "properties": {"path": {"type": "string"}, "line_start": {"type": ["integer", "null"], "minimum": 1}, "line_end": {"type": ["integer", "null"]}, "line_numbers": {"type": ["boolean", "null"], "default": False}}, "required": ["path"], "additionalProperties": False}),
+            tool("apply_patch", "Patch files.", {"type": "object", "properties": {"patch": {"type": "string", "default": "*** Begin Patch\n*** End Patch\n"}}}),
+        ],
+    },
+    "container": {
+        "name": "container",
+        "description": "Runs commands.",
+        "tools": [
+            tool("exec", "Runs a command.", {"type": "object", "properties": {"command": {"type": "array", "items": {"type": "string"}, "description": "argv"}, "timeout": {"type": ["number", "null"]}}, "required": ["command"]}),
+        ],
+    },
+}
+
 RENDER_CASES: list[tuple[str, dict]] = [
     ("default_system", {"messages": [system(), user("What is 2 + 2?")]}),
     ("system_all_none", {"messages": [{"role": "system", "content": [{"type": "system_content"}]}]}),
@@ -158,6 +179,21 @@ RENDER_CASES: list[tuple[str, dict]] = [
     ("browser_tool_only", {"messages": [system(conversation_start_date="2025-06-28", tools="BROWSER")]}),
     ("browser_and_python", {"messages": [system(conversation_start_date="2025-06-28", tools="BROWSER_PYTHON")]}),
     ("browser_and_function", {"messages": [system(conversation_start_date="2025-06-28", tools="BROWSER"), developer(tools=functions(tool("lookup_weather", "Use this tool to lookup the weather in a given location.", {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]})))]}),
+    # Custom namespaces in the system message, shaped like ossa's native toolset
+    # (repo_browser, container, and python with its own description).
+    ("system_native_namespaces", {"messages": [system(conversation_start_date="2026-11-29", tools=NATIVE_NAMESPACES), developer("Work in /w.")]}),
+    ("system_native_and_functions", {"messages": [system(tools=NATIVE_NAMESPACES), developer("Work in /w.", functions(tool("word_count", "Counts words.", {"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]})))]}),
+    ("system_python_custom_description", {"messages": [system(tools={"python": {"name": "python", "description": "Runs Python in a stateful sandboxed interpreter.\n\nTimes out after 120 seconds.", "tools": []}})]}),
+    ("native_call_and_reply", {"messages": [
+        system(tools=NATIVE_NAMESPACES),
+        user("What does a.txt say?"),
+        asst("analysis", "Open it.", ),
+        asst("analysis", '{"path": "a.txt", "line_start": 1}', recipient="repo_browser.open_file", content_type="code"),
+        {"role": "tool", "name": "repo_browser.open_file", "recipient": "assistant", "channel": "analysis", "content": "hello"},
+        asst("analysis", '{"command": ["bash", "-lc", "cat a.txt"]}', recipient="container.exec", content_type="code"),
+        {"role": "tool", "name": "container.exec", "recipient": "assistant", "channel": "analysis", "content": "exit status 0\nhello"},
+        asst("final", "It says hello."),
+    ]}),
     ("user_with_name", {"messages": [user("Hi", name="alice")]}),
     ("assistant_final", {"messages": [asst("final", "Yo")]}),
     ("assistant_no_channel", {"messages": [asst(None, "Yo")]}),
