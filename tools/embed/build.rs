@@ -1,7 +1,7 @@
 //! Builds the guest workspace in `tools/` for `wasm32-wasip2` and generates
 //! `components.rs`, which embeds the built-in tools and names the test components.
 //!
-//! The nested cargo gets its own target directory (`<target>/wasm`, so it never waits
+//! The nested cargo gets its own target directory (`<target>/wasm/<checkout>`, so it never waits
 //! on the lock of the build that runs this script) and a scrubbed environment: the
 //! variables cargo sets for build scripts (target triple, profile, rustflags, the
 //! clippy wrapper) describe the host build and must not leak into the guest build.
@@ -60,9 +60,17 @@ fn run() -> Result<(), String> {
         println!("cargo::rerun-if-changed={}", repo.join(source).display());
     }
 
+    // One directory per guest workspace: two checkouts sharing a target directory (git
+    // worktrees) would otherwise embed whichever checkout built the guests last, since a
+    // fresh build does not copy its artifacts out again.
+    let checkout = Sha256::digest(guests.as_os_str().as_encoded_bytes());
     let target_dir = cargo_target_dir(&out_dir)
         .unwrap_or_else(|| out_dir.clone())
-        .join("wasm");
+        .join("wasm")
+        .join(format!(
+            "{:02x}{:02x}{:02x}{:02x}",
+            checkout[0], checkout[1], checkout[2], checkout[3]
+        ));
     build_guests(guests, &target_dir)?;
     let built = target_dir.join("wasm32-wasip2").join("release");
 
