@@ -87,6 +87,16 @@ impl CassetteRun {
         CassetteRun::with_settings(cassette, workspace, AgentSettings::default()).await
     }
 
+    /// [`CassetteRun::new`] for a cassette written in the `functions` dialect (generic
+    /// functions in the developer message, JSON calls on the commentary channel).
+    pub async fn functions(cassette: &str, workspace: &str) -> anyhow::Result<CassetteRun> {
+        let settings = AgentSettings {
+            toolset: ossa_agent::event::Toolset::Functions,
+            ..AgentSettings::default()
+        };
+        CassetteRun::with_settings(cassette, workspace, settings).await
+    }
+
     /// [`CassetteRun::new`] with other settings.
     pub async fn with_settings(
         cassette: &str,
@@ -96,9 +106,9 @@ impl CassetteRun {
         let dir = tempfile::tempdir()?;
         let work = dir.path().join("workspace");
         copy_dir(&fixtures().join("workspaces").join(workspace), &work)?;
-        let tools = ossa_agent::backends::sandbox_tools(&work).await?;
+        let tools = Box::new(ossa_wiring::SandboxTools::open(&work, settings.toolset).await?);
         let transcript = Transcript::read(&cassette_path(cassette))?;
-        let tokenizer = ossa_agent::backends::harmony_tokenizer();
+        let tokenizer = ossa_agent::harmony_tokenizer();
         let backend = Arc::new(ReplayBackend::new(&transcript, tokenizer, false)?);
         CassetteRun::run(dir, work, &transcript, backend, tools, settings).await
     }

@@ -6,6 +6,7 @@
 use ossa_agent::event::NoticeKind;
 use std::sync::Arc;
 
+use ossa_agent::event::ToolFailureKind;
 use ossa_agent::{
     AgentSettings, Event, Outcome, RecordedTools, ReplayBackend, ReplayReport, Transcript,
 };
@@ -13,7 +14,7 @@ use ossa_tests::{CassetteRun, copy_dir, fixtures};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fixes_a_failing_function_with_grep_read_file_and_apply_patch() {
-    let run = CassetteRun::new("fix_add", "calc").await.unwrap();
+    let run = CassetteRun::functions("fix_add", "calc").await.unwrap();
     assert_eq!(run.outcome(), Some(Outcome::Final));
     assert!(
         run.answer()
@@ -40,7 +41,7 @@ async fn fixes_a_failing_function_with_grep_read_file_and_apply_patch() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_patch_is_reported_and_the_model_recovers() {
-    let run = CassetteRun::new("patch_retry", "calc").await.unwrap();
+    let run = CassetteRun::functions("patch_retry", "calc").await.unwrap();
     assert_eq!(run.outcome(), Some(Outcome::Final));
     assert_eq!(
         run.tool_calls(),
@@ -58,7 +59,9 @@ async fn a_failed_patch_is_reported_and_the_model_recovers() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn creates_a_file_after_listing_the_workspace() {
-    let run = CassetteRun::new("add_changelog", "calc").await.unwrap();
+    let run = CassetteRun::functions("add_changelog", "calc")
+        .await
+        .unwrap();
     assert_eq!(run.outcome(), Some(Outcome::Final));
     assert_eq!(run.tool_calls(), ["list_dir", "write_file"]);
     assert!(
@@ -71,17 +74,21 @@ async fn creates_a_file_after_listing_the_workspace() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_recovery_path_with_the_real_tools() {
-    let run = CassetteRun::new("recoveries", "calc").await.unwrap();
+    let run = CassetteRun::functions("recoveries", "calc").await.unwrap();
     assert_eq!(
         run.outcome(),
         Some(Outcome::Final),
         "the run still ends with a final answer"
     );
     let errors = run.tool_errors();
-    let kinds: Vec<_> = errors.iter().map(|e| e.kind.as_deref().unwrap()).collect();
+    let kinds: Vec<_> = errors.iter().map(|e| e.kind.unwrap()).collect();
     assert_eq!(
         kinds,
-        ["unknown_tool", "invalid_arguments", "invalid_arguments"]
+        [
+            ToolFailureKind::UnknownTool,
+            ToolFailureKind::InvalidArguments,
+            ToolFailureKind::InvalidArguments
+        ]
     );
     assert!(
         errors[0].output.contains("functions.read_file"),
@@ -89,11 +96,7 @@ async fn every_recovery_path_with_the_real_tools() {
         errors[0].output
     );
     assert!(errors[1].output.contains("not valid JSON"));
-    assert!(
-        errors[2]
-            .output
-            .contains("missing the required property `path`")
-    );
+    assert!(errors[2].output.contains("\"path\" is a required property"));
     assert!(
         errors[2].output.contains("\"path\""),
         "quotes the schema: {}",
@@ -132,7 +135,7 @@ async fn every_recovery_path_with_the_real_tools() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_recorded_transcript_replays_token_for_token() {
-    let run = CassetteRun::new("fix_add", "calc").await.unwrap();
+    let run = CassetteRun::functions("fix_add", "calc").await.unwrap();
     let recorded = Transcript::read(&run.transcript).unwrap();
     assert!(recorded.header.is_some());
     assert_eq!(recorded.completions().count(), 4);
@@ -176,9 +179,12 @@ async fn replay_on_fresh_calc(
 ) -> (CassetteRun, ReplayReport, tempfile::TempDir) {
     let fresh = tempfile::tempdir().unwrap();
     copy_dir(&fixtures().join("workspaces/calc"), fresh.path()).unwrap();
-    let tools = ossa_agent::backends::sandbox_tools(fresh.path())
-        .await
-        .unwrap();
+    let toolset = recorded.header.as_ref().unwrap().toolset;
+    let tools = Box::new(
+        ossa_wiring::SandboxTools::open(fresh.path(), toolset)
+            .await
+            .unwrap(),
+    );
     let (run, report) = replay_checked(recorded, tools, fresh.path()).await;
     (run, report, fresh)
 }
@@ -188,7 +194,7 @@ async fn replay_checked(
     tools: Box<dyn ossa_agent::ToolExecutor>,
     workspace: &std::path::Path,
 ) -> (CassetteRun, ReplayReport) {
-    let tokenizer = ossa_agent::backends::harmony_tokenizer();
+    let tokenizer = ossa_agent::harmony_tokenizer();
     let backend = Arc::new(ReplayBackend::new(recorded, tokenizer, true).unwrap());
     let report = backend.report();
     let dir = tempfile::tempdir().unwrap();

@@ -43,6 +43,8 @@ impl Scene {
             "run",
             "--replay",
             &cassette,
+            "--toolset",
+            "functions",
             "--workspace",
             work.to_str().unwrap(),
         ];
@@ -234,6 +236,8 @@ fn exit_codes_tell_limits_from_model_failures() {
         "run",
         "--replay",
         short.to_str().unwrap(),
+        "--toolset",
+        "functions",
         "--workspace",
         work2.to_str().unwrap(),
         TASK,
@@ -367,7 +371,7 @@ fn chat_resumes_a_recorded_session() {
         recorded.user_messages().collect::<Vec<_>>(),
         [TASK, "What did you change?"]
     );
-    let tokenizer = ossa_agent::backends::harmony_tokenizer();
+    let tokenizer = ossa_agent::harmony_tokenizer();
     let mut prompt = Vec::new();
     for completion in recorded.completions() {
         prompt = completion

@@ -111,7 +111,7 @@ fn chat_in_a_terminal() {
     let home = dir.path().join("home");
     let cassette = fixtures().join("cassettes/fix_add.jsonl");
     let command = format!(
-        "env -u OSSA_HOME XDG_DATA_HOME={} XDG_CACHE_HOME={} TERM=xterm {OSSA} chat --replay {} --workspace {} --confirm apply_patch; echo EXITED $?; sleep 60",
+        "env -u OSSA_HOME XDG_DATA_HOME={} XDG_CACHE_HOME={} TERM=xterm {OSSA} chat --replay {} --toolset functions --workspace {} --confirm apply_patch; echo EXITED $?; sleep 60",
         home.display(),
         shared_cache().display(),
         cassette.display(),
@@ -260,7 +260,7 @@ fn a_transcript_survives_kill_9_mid_turn() {
     copy_dir(&fixtures().join("workspaces/calc"), &work).unwrap();
     let transcript = dir.path().join("t.jsonl");
     let mut child = Command::new(OSSA)
-        .args(["chat", "--replay"])
+        .args(["chat", "--toolset", "functions", "--replay"])
         .arg(fixtures().join("cassettes/fix_add.jsonl"))
         .arg("--workspace")
         .arg(&work)

@@ -17,23 +17,25 @@ use std::time::Instant;
 use ossa_model::{Backend, GenerateRequest, SamplerSettings, StopReason, TokenId, encode_rendered};
 
 use ossa_prompts::{
-    Author, Conversation, DeveloperContent, Message, ReasoningEffort, RenderOptions, Role,
-    SystemContent, Terminator, ToolDescription, render_conversation_for_completion,
+    Author, Conversation, Message, ReasoningEffort, RenderError, RenderOptions, Role, Terminator,
+    render_conversation_for_completion,
 };
 use serde_json::Value;
 
+use crate::arguments::ArgumentChecker;
 use crate::budget::{cap_output, shorten_old_output};
 use crate::completion::{Action, CompletionParser, RetryReason, classify};
+use crate::declare::{developer_message, read_agents_md, system_message};
+use crate::dispatch::{self, Target};
 use crate::event::{
     Cleared, Completion, ErrorEvent, Event, FinalAnswer, ModelRecord, Notice, NoticeKind, Outcome,
     ParsedMessage, PromptRecord, ReasoningChanged, SessionHeader, StepStarted, StepUsage,
-    TRANSCRIPT_FORMAT, TRANSCRIPT_VERSION, ToolCall, ToolRecord, ToolResult, ToolStatus,
-    TurnCompleted, TurnUsage, UserMessage,
+    TRANSCRIPT_FORMAT, TRANSCRIPT_VERSION, ToolCall, ToolFailureKind, ToolRecord, ToolResult,
+    ToolStatus, Toolset, TurnCompleted, TurnUsage, UserMessage,
 };
 use crate::model::{Cancel, decode, literal_text};
-use crate::schema;
 use crate::sink::EventSink;
-use crate::tools::{ToolExecutor, ToolOutcome};
+use crate::tools::{ToolExecutor, ToolInvocation, ToolOutcome};
 use crate::transcript::Transcript;
 
 /// Limits and knobs of the loop.
@@ -55,6 +57,8 @@ pub struct AgentSettings {
     /// After this many identical calls with identical results, a corrective note is
     /// added to the result.
     pub repeat_threshold: u32,
+    /// How the tools are declared to the model (recorded in the transcript header).
+    pub toolset: Toolset,
 }
 
 impl Default for AgentSettings {
@@ -67,6 +71,7 @@ impl Default for AgentSettings {
             tool_output_limit: crate::budget::DEFAULT_TOOL_OUTPUT_LIMIT,
             max_retries: 2,
             repeat_threshold: 3,
+            toolset: Toolset::default(),
         }
     }
 }
@@ -80,7 +85,7 @@ pub enum Approval {
     Deny,
 }
 
-/// Asks before tools that write (`ossa chat`).
+/// Asks before tools that write or run commands (`ossa chat`).
 pub trait Approver: Send {
     /// Whether `tool` may run with `arguments`.
     fn approve(&mut self, tool: &ToolRecord, arguments: &Value) -> Approval;
@@ -97,7 +102,8 @@ pub struct AgentParts {
     pub tools: Box<dyn ToolExecutor>,
     /// Where events go.
     pub sink: Box<dyn EventSink>,
-    /// Asked before each call to a tool that writes; `None` runs them without asking.
+    /// Asked before each call to a tool that writes or runs commands; `None` runs them
+    /// without asking.
     pub approver: Option<Box<dyn Approver>>,
 }
 
@@ -118,52 +124,11 @@ pub struct TurnReport {
 /// (fewer when `--max-tokens` is lower).
 pub const MIN_REPLY_ROOM: usize = 2048;
 
-/// The knowledge cutoff gpt-oss was trained with.
-pub const KNOWLEDGE_CUTOFF: &str = "2024-06";
-
-/// The largest AGENTS.md that is put in the prompt, in bytes.
-pub const AGENTS_MD_LIMIT: usize = 32 * 1024;
-
-/// The system message: identity, knowledge cutoff, the session's date, reasoning effort.
-pub fn system_message(reasoning: ReasoningEffort, date: &str) -> Message {
-    Message::from_role_and_content(
-        Role::System,
-        SystemContent::new()
-            .with_knowledge_cutoff(KNOWLEDGE_CUTOFF)
-            .with_conversation_start_date(date)
-            .with_reasoning_effort(reasoning),
-    )
-}
-
-/// The developer message: the coding-agent instructions (plus AGENTS.md) and the tools
-/// declared in the `functions` namespace.
-pub fn developer_message(tools: &[ToolRecord], agents_md: Option<&str>) -> Message {
-    let declarations = tools
-        .iter()
-        .map(|tool| {
-            ToolDescription::new(&tool.name, &tool.description, Some(tool.parameters.clone()))
-        })
-        .collect();
-    let mut content = DeveloperContent::new().with_instructions(
-        ossa_prompts::templates::coding_agent_instructions(agents_md),
-    );
-    if !tools.is_empty() {
-        content = content.with_function_tools(declarations);
-    }
-    Message::from_role_and_content(Role::Developer, content)
-}
-
-/// The workspace's `AGENTS.md`, if it has a readable one (capped at
-/// [`AGENTS_MD_LIMIT`]).
-pub fn read_agents_md(workspace: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(workspace.join("AGENTS.md")).ok()?;
-    Some(crate::budget::cap_output(&text, AGENTS_MD_LIMIT).0)
-}
-
 /// The agent: one session's conversation and everything it drives.
 pub struct Agent {
     backend: Arc<dyn Backend>,
     tools: Box<dyn ToolExecutor>,
+    arguments: ArgumentChecker,
     sink: Box<dyn EventSink>,
     approver: Option<Box<dyn Approver>>,
     settings: AgentSettings,
@@ -192,14 +157,63 @@ enum Step {
     Done(Outcome, Option<String>),
 }
 
+/// What a generation step produced.
+enum Generated {
+    /// A completion (possibly cancelled), its tokens fed to the parser.
+    Completion {
+        stop: StopReason,
+        parser: CompletionParser,
+    },
+    /// The turn cannot go on; the error event was emitted.
+    Ended(Outcome),
+}
+
+/// A prompt that fits the context, and what was shortened to make it fit.
+struct FittedPrompt {
+    tokens: Vec<u32>,
+    notices: Vec<Notice>,
+}
+
+/// Why no prompt can be sent.
+#[derive(Debug, thiserror::Error)]
+enum PromptError {
+    /// The conversation cannot be rendered (a bug, or a corrupt resumed transcript).
+    #[error("cannot render the prompt: {0}")]
+    Render(#[from] RenderError),
+    /// Nothing is left to shorten and the prompt still does not fit.
+    #[error(
+        "the conversation needs {prompt} prompt tokens plus {reserve} for the reply, more than the {context}-token context window; start a new session (or /clear in chat) or use a larger context"
+    )]
+    ContextFull {
+        prompt: usize,
+        reserve: usize,
+        context: usize,
+    },
+}
+
+impl PromptError {
+    fn outcome(&self) -> Outcome {
+        match self {
+            PromptError::Render(_) => Outcome::ModelFailed,
+            PromptError::ContextFull { .. } => Outcome::ContextFull,
+        }
+    }
+}
+
+/// A call the loop answers itself, without running the tool.
+struct Refusal {
+    kind: ToolFailureKind,
+    /// What the model is told.
+    message: String,
+    /// What the user is told (a notice), when it differs from `message`.
+    notice: Option<(NoticeKind, String)>,
+}
+
 impl Agent {
     /// Starts a new session on `workspace`: builds the system and developer messages and
     /// emits `session_started`.
     pub fn new(parts: AgentParts, settings: AgentSettings, workspace: &Path) -> io::Result<Agent> {
-        let date = crate::time::today();
-        let system = system_message(settings.reasoning, &date);
-        let developer =
-            developer_message(parts.tools.tools(), read_agents_md(workspace).as_deref());
+        let (system, developer) = fresh_messages(&parts, &settings, Some(workspace));
         Agent::start(parts, settings, system, developer, Some(workspace), None)
     }
 
@@ -216,12 +230,14 @@ impl Agent {
         match &transcript.header {
             Some(header) => {
                 let (system, developer) = (header.system.clone(), header.developer.clone());
+                let settings = AgentSettings {
+                    toolset: header.toolset,
+                    ..settings
+                };
                 Agent::start(parts, settings, system, developer, workspace, source)
             }
             None => {
-                let system = system_message(settings.reasoning, &crate::time::today());
-                let agents_md = workspace.and_then(read_agents_md);
-                let developer = developer_message(parts.tools.tools(), agents_md.as_deref());
+                let (system, developer) = fresh_messages(&parts, &settings, workspace);
                 Agent::start(parts, settings, system, developer, workspace, source)
             }
         }
@@ -243,7 +259,8 @@ impl Agent {
         };
         let mut messages = vec![header.system.clone(), header.developer.clone()];
         let mut turn = 0;
-        let mut channels: HashMap<String, (String, Option<String>)> = HashMap::new();
+        // call id → (the tool's author name, the call's channel)
+        let mut calls: HashMap<String, (String, Option<String>)> = HashMap::new();
         for event in &transcript.events {
             match event {
                 Event::UserMessage(user) => {
@@ -257,17 +274,17 @@ impl Agent {
                 Event::Cleared(_) => messages.truncate(2),
                 Event::ReasoningChanged(change) => set_effort(&mut messages, change.reasoning),
                 Event::ToolCall(call) => {
-                    channels.insert(
+                    calls.insert(
                         call.call_id.clone(),
-                        (call.recipient.clone(), call.channel.clone()),
+                        (reply_author(call), call.channel.clone()),
                     );
                 }
                 Event::ToolResult(result) => {
-                    let (recipient, channel) = channels
+                    let (author, channel) = calls
                         .get(&result.call_id)
                         .cloned()
                         .unwrap_or_else(|| (format!("functions.{}", result.name), None));
-                    messages.push(tool_message(&recipient, channel.as_deref(), &result.output));
+                    messages.push(tool_message(&author, channel.as_deref(), &result.output));
                 }
                 _ => {}
             }
@@ -283,6 +300,7 @@ impl Agent {
             });
         let settings = AgentSettings {
             reasoning: reasoning.unwrap_or(settings.reasoning),
+            toolset: header.toolset,
             ..settings
         };
         let mut agent = Agent::assemble(parts, settings, messages);
@@ -321,6 +339,7 @@ impl Agent {
             max_steps: settings.max_steps,
             tool_output_limit: settings.tool_output_limit,
             reasoning: Some(settings.reasoning),
+            toolset: settings.toolset,
             tools: parts.tools.tools().to_vec(),
             system: system.clone(),
             developer: developer.clone(),
@@ -336,6 +355,7 @@ impl Agent {
         Agent {
             session_id: parts.session_id,
             backend: parts.backend,
+            arguments: ArgumentChecker::new(parts.tools.tools()),
             tools: parts.tools,
             sink: parts.sink,
             approver: parts.approver,
@@ -380,9 +400,11 @@ impl Agent {
         self.emit(&Event::ReasoningChanged(ReasoningChanged { reasoning }))
     }
 
-    /// Forgets every turn, keeping the system and developer messages.
+    /// Forgets every turn, keeping the system and developer messages, and resets the
+    /// tools' session state (a stateful interpreter starts afresh).
     pub fn clear(&mut self) -> io::Result<()> {
         self.conversation.messages.truncate(2);
+        self.tools.reset();
         self.emit(&Event::Cleared(Cleared { turns: self.turn }))
     }
 
@@ -468,18 +490,49 @@ impl Agent {
         })
     }
 
+    /// One step: a completion, then what it asks for.
     async fn step(
         &mut self,
         turn: u32,
         state: &mut TurnState,
         cancel: &Cancel,
     ) -> io::Result<Step> {
+        match self.generate(turn, state, cancel).await? {
+            Generated::Ended(outcome) => Ok(Step::Done(outcome, None)),
+            Generated::Completion {
+                stop: StopReason::Cancelled,
+                ..
+            } => Ok(Step::Done(Outcome::Cancelled, None)),
+            Generated::Completion { stop, parser } => {
+                self.act(turn, state, classify(parser.finish(stop), stop))
+                    .await
+            }
+        }
+    }
+
+    /// Renders the prompt and generates one completion, streaming deltas and recording
+    /// it.
+    async fn generate(
+        &mut self,
+        turn: u32,
+        state: &mut TurnState,
+        cancel: &Cancel,
+    ) -> io::Result<Generated> {
         let step = state.steps;
-        let prompt = match self.fit_prompt()? {
-            Ok(prompt) => prompt,
-            Err((outcome, message)) => {
-                self.emit(&Event::Error(ErrorEvent { outcome, message }))?;
-                return Ok(Step::Done(outcome, None));
+        let prompt = match self.fit_prompt() {
+            Ok(fitted) => {
+                for notice in fitted.notices {
+                    self.emit(&Event::Notice(notice))?;
+                }
+                fitted.tokens
+            }
+            Err(err) => {
+                let outcome = err.outcome();
+                self.emit(&Event::Error(ErrorEvent {
+                    outcome,
+                    message: err.to_string(),
+                }))?;
+                return Ok(Generated::Ended(outcome));
             }
         };
         self.emit(&Event::StepStarted(StepStarted {
@@ -530,12 +583,11 @@ impl Agent {
         let generation = match generated {
             Ok(generation) => generation,
             Err(err) => {
-                let message = format!("the model failed: {err}");
                 self.emit(&Event::Error(ErrorEvent {
                     outcome: Outcome::ModelFailed,
-                    message,
+                    message: format!("the model failed: {err}"),
                 }))?;
-                return Ok(Step::Done(Outcome::ModelFailed, None));
+                return Ok(Generated::Ended(Outcome::ModelFailed));
             }
         };
         let usage = StepUsage {
@@ -554,17 +606,22 @@ impl Agent {
             turn,
             step,
             text,
-            tokens: generation.tokens.clone(),
+            tokens: generation.tokens,
             stop: Some(generation.stop),
             prompt: Some(record),
             usage: Some(usage),
         }))?;
-        if generation.stop == StopReason::Cancelled {
-            return Ok(Step::Done(Outcome::Cancelled, None));
-        }
+        Ok(Generated::Completion {
+            stop: generation.stop,
+            parser,
+        })
+    }
 
-        let parsed = parser.finish(generation.stop);
-        match classify(parsed, generation.stop) {
+    /// Does what a parsed completion asks for: end the turn with the answer, call a
+    /// tool, or tell the model what went wrong.
+    async fn act(&mut self, turn: u32, state: &mut TurnState, action: Action) -> io::Result<Step> {
+        let step = state.steps;
+        match action {
             Action::Final {
                 messages,
                 answer,
@@ -598,47 +655,38 @@ impl Agent {
     }
 
     /// Renders and tokenizes the prompt; shortens old tool outputs while it does not fit.
-    fn fit_prompt(&mut self) -> io::Result<Result<Vec<u32>, (Outcome, String)>> {
+    fn fit_prompt(&mut self) -> Result<FittedPrompt, PromptError> {
+        let mut notices = Vec::new();
         loop {
-            let rendered = match render_conversation_for_completion(
+            let rendered = render_conversation_for_completion(
                 &self.conversation,
                 Role::Assistant,
                 &RenderOptions::default(),
-            ) {
-                Ok(rendered) => rendered,
-                Err(err) => {
-                    return Ok(Err((
-                        Outcome::ModelFailed,
-                        format!("cannot render the prompt: {err}"),
-                    )));
-                }
-            };
-            let prompt = encode_rendered(self.backend.tokenizer(), &rendered);
+            )?;
+            let tokens = encode_rendered(self.backend.tokenizer(), &rendered);
             let context = self.backend.info().context_size as usize;
-            let needed = prompt.len() + self.reply_reserve();
-            if needed <= context {
-                return Ok(Ok(prompt));
+            let reserve = self.reply_reserve();
+            if tokens.len() + reserve <= context {
+                return Ok(FittedPrompt { tokens, notices });
             }
-            if let Some(index) = self.oldest_shortenable_output() {
-                let message = &mut self.conversation.messages[index];
-                let before = message.text().len();
-                if let Some(short) = shorten_old_output(&message.text()) {
-                    message.content = vec![short.into()];
-                }
-                self.emit(&Event::Notice(Notice {
-                    kind: NoticeKind::ContextShortened,
-                    message: format!(
-                        "shortened an older tool output ({before} bytes) to fit the {context}-token context"
-                    ),
-                }))?;
-                continue;
+            let Some(index) = self.oldest_shortenable_output() else {
+                return Err(PromptError::ContextFull {
+                    prompt: tokens.len(),
+                    reserve,
+                    context,
+                });
+            };
+            let message = &mut self.conversation.messages[index];
+            let before = message.text().len();
+            if let Some(short) = shorten_old_output(&message.text()) {
+                message.content = vec![short.into()];
             }
-            let message = format!(
-                "the conversation needs {} prompt tokens plus {} for the reply, more than the {context}-token context window; start a new session (or /clear in chat) or use a larger context",
-                prompt.len(),
-                self.reply_reserve()
-            );
-            return Ok(Err((Outcome::ContextFull, message)));
+            notices.push(Notice {
+                kind: NoticeKind::ContextShortened,
+                message: format!(
+                    "shortened an older tool output ({before} bytes) to fit the {context}-token context"
+                ),
+            });
         }
     }
 
@@ -689,13 +737,18 @@ impl Agent {
 
     fn retry(&mut self, state: &mut TurnState, reason: RetryReason) -> io::Result<Step> {
         state.failures += 1;
+        // How to call a tool, in the dialect the tools were declared in.
+        let how_to_call = match self.settings.toolset {
+            Toolset::Functions => "call tools on the commentary channel",
+            Toolset::Native => "call a tool by writing to=TOOL in the header",
+        };
         let (kind, outcome, notice, feedback) = match reason {
             RetryReason::Malformed(detail) => (
                 NoticeKind::MalformedCompletion,
                 Outcome::MalformedOutput,
                 format!("the completion is not valid harmony: {detail}"),
                 format!(
-                    "Your last reply could not be parsed ({detail}). Write each message as <|channel|>CHANNEL<|message|>TEXT, call tools on the commentary channel, and put your answer on the final channel."
+                    "Your last reply could not be parsed ({detail}). Write each message as <|channel|>CHANNEL<|message|>TEXT, {how_to_call}, and put your answer on the final channel."
                 ),
             ),
             RetryReason::Truncated => (
@@ -747,6 +800,9 @@ impl Agent {
         Ok(Step::Continue)
     }
 
+    /// One tool call: find the tool, check the arguments, ask the user when the tool
+    /// writes or runs commands, run it, and give its output (capped, with a note when
+    /// the same call keeps returning the same thing) back to the model.
     async fn call_tool(
         &mut self,
         turn: u32,
@@ -755,79 +811,177 @@ impl Agent {
         call: &Message,
     ) -> io::Result<()> {
         let recipient = call.recipient.clone().unwrap_or_default();
-        let name = recipient
-            .strip_prefix("functions.")
-            .unwrap_or(&recipient)
-            .to_string();
         let arguments = call.text();
         let call_id = format!("t{turn}s{step}");
-        self.emit(&Event::ToolCall(ToolCall {
+        let target = dispatch::resolve(&recipient, self.tools.tools());
+        let tool = match &target {
+            Target::Tool { tool, .. } => Some(tool.clone()),
+            _ => None,
+        };
+        let record = ToolCall {
             call_id: call_id.clone(),
             recipient: recipient.clone(),
-            name: name.clone(),
+            name: tool.as_ref().map_or_else(
+                || bare_name(dispatch::clean_recipient(&recipient)).to_string(),
+                |tool| tool.name.clone(),
+            ),
+            resolved: match &target {
+                Target::Tool { tool, exact: false } => Some(tool.recipient()),
+                _ => None,
+            },
             arguments: arguments.clone(),
             channel: call.channel.clone(),
-        }))?;
+        };
+        self.emit(&Event::ToolCall(record.clone()))?;
 
         let mut started = Instant::now();
-        let (status, kind, output, detail) = match self.check_call(&recipient, &name, &arguments) {
-            Err((kind, message)) => {
+        let outcome = match self.authorise(&target, &arguments) {
+            Err(refusal) => {
+                let (kind, notice) = refusal
+                    .notice
+                    .unwrap_or_else(|| (notice_kind(refusal.kind), refusal.message.clone()));
                 self.emit(&Event::Notice(Notice {
-                    kind: notice_kind(&kind),
-                    message: message.clone(),
+                    kind,
+                    message: notice,
                 }))?;
-                (ToolStatus::Error, Some(kind), message, None)
+                ToolOutcome::failed(refusal.kind, refusal.message)
             }
             Ok((tool, args)) => {
-                let approved = match &mut self.approver {
-                    Some(approver) if tool.writes => approver.approve(&tool, &args),
-                    _ => Approval::Allow,
+                // Time the tool, not the user's answer.
+                started = Instant::now();
+                let invocation = ToolInvocation {
+                    call_id: &call_id,
+                    tool: &tool,
+                    arguments: &args,
                 };
-                if approved == Approval::Deny {
-                    let message = format!(
-                        "Error: the user declined this call to `{name}`. Do not retry it; ask the user or try another way."
-                    );
-                    self.emit(&Event::Notice(Notice {
-                        kind: NoticeKind::ToolDeclined,
-                        message: format!("declined the call to `{name}`"),
-                    }))?;
-                    (
-                        ToolStatus::Error,
-                        Some("declined".to_string()),
+                match self.tools.call(invocation).await {
+                    ToolOutcome::Failed {
+                        kind,
                         message,
-                        None,
-                    )
-                } else {
-                    // Time the tool, not the user's answer.
-                    started = Instant::now();
-                    match self.tools.call(&name, &args).await {
-                        ToolOutcome::Output(output) => (ToolStatus::Ok, None, output, None),
-                        ToolOutcome::Failed {
-                            kind,
-                            message,
-                            detail,
-                        } => (
-                            ToolStatus::Error,
-                            Some(kind),
-                            format!("Error: {message}"),
-                            detail,
-                        ),
-                    }
+                        detail,
+                    } => ToolOutcome::Failed {
+                        kind,
+                        message: format!("Error: {message}"),
+                        detail,
+                    },
+                    output => output,
                 }
             }
         };
         let duration_ms = started.elapsed().as_millis() as u64;
-        let (mut output, truncated_from) = cap_output(&output, self.settings.tool_output_limit);
+        let (status, kind, output, detail) = match outcome {
+            ToolOutcome::Output(output) => (ToolStatus::Ok, None, output, None),
+            ToolOutcome::Failed {
+                kind,
+                message,
+                detail,
+            } => (ToolStatus::Error, Some(kind), message, detail),
+        };
+        let (output, truncated_from) = self.shape_output(state, &record, &output)?;
+        self.emit(&Event::ToolResult(ToolResult {
+            call_id,
+            name: record.name.clone(),
+            status,
+            kind,
+            output: output.clone(),
+            detail,
+            duration_ms,
+            truncated_from,
+        }))?;
+        self.conversation.messages.push(tool_message(
+            &reply_author(&record),
+            call.channel.as_deref(),
+            &output,
+        ));
+        Ok(())
+    }
+
+    /// Whether the call may run: a tool on offer, arguments that fit it, and the user's
+    /// consent for a tool that writes or runs commands. `Ok` carries the tool and the
+    /// arguments it receives.
+    fn authorise(
+        &mut self,
+        target: &Target,
+        arguments: &str,
+    ) -> Result<(ToolRecord, Value), Refusal> {
+        let tools = self.tools.tools();
+        let tool = match target {
+            Target::Tool { tool, .. } => tool,
+            Target::ExecNotGranted => {
+                return Err(Refusal {
+                    kind: ToolFailureKind::NotGranted,
+                    message: format!(
+                        "Error: container.exec is not available: the user has not allowed running commands in this session. Use the tools you have ({}), or say in your answer what the user should run.",
+                        dispatch::available(tools)
+                    ),
+                    notice: Some((
+                        NoticeKind::ExecNotGranted,
+                        "the model tried to run a command, but running commands was not granted for this session".to_string(),
+                    )),
+                });
+            }
+            Target::Unknown => {
+                return Err(Refusal {
+                    kind: ToolFailureKind::UnknownTool,
+                    message: format!(
+                        "Error: there is no such tool. The available tools are: {}. Call one of them, or give your final answer.",
+                        dispatch::available(tools)
+                    ),
+                    notice: None,
+                });
+            }
+        };
+        let args = self
+            .arguments
+            .prepare(arguments, tool)
+            .map_err(|err| Refusal {
+                kind: ToolFailureKind::InvalidArguments,
+                message: format!(
+                    "Error: {err} for `{}`. The parameters are:\n{}",
+                    tool.recipient(),
+                    serde_json::to_string(&tool.parameters).unwrap_or_default()
+                ),
+                notice: None,
+            })?;
+        let tool = tool.clone();
+        if let Some(approver) = self.approver.as_mut()
+            && tool.needs_approval()
+            && approver.approve(&tool, &args) == Approval::Deny
+        {
+            return Err(Refusal {
+                kind: ToolFailureKind::Declined,
+                message: format!(
+                    "Error: the user declined this call to `{}`. Do not retry it; ask the user or try another way.",
+                    tool.recipient()
+                ),
+                notice: Some((
+                    NoticeKind::ToolDeclined,
+                    format!("declined the call to `{}`", tool.recipient()),
+                )),
+            });
+        }
+        Ok((tool, args))
+    }
+
+    /// The output as the model sees it: capped, and with a corrective note when the same
+    /// call has returned the same output several times in a row.
+    fn shape_output(
+        &mut self,
+        state: &mut TurnState,
+        call: &ToolCall,
+        output: &str,
+    ) -> io::Result<(String, Option<usize>)> {
+        let (mut output, truncated_from) = cap_output(output, self.settings.tool_output_limit);
         if let Some(original) = truncated_from {
             self.emit(&Event::Notice(Notice {
                 kind: NoticeKind::ToolOutputCapped,
                 message: format!(
-                    "`{name}` returned {original} bytes; the model sees the first and last parts (cap: {} bytes)",
-                    self.settings.tool_output_limit
+                    "`{}` returned {original} bytes; the model sees the first and last parts (cap: {} bytes)",
+                    call.name, self.settings.tool_output_limit
                 ),
             }))?;
         }
-        let key = (name.clone(), canonical_arguments(&arguments));
+        let key = (call.name.clone(), canonical_arguments(&call.arguments));
         let entry = state
             .repeats
             .entry(key)
@@ -844,80 +998,13 @@ impl Agent {
             ));
             self.emit(&Event::Notice(Notice {
                 kind: NoticeKind::RepeatedCall,
-                message: format!("`{name}` was called {repeats} times with the same arguments and result; a corrective note was added"),
+                message: format!(
+                    "`{}` was called {repeats} times with the same arguments and result; a corrective note was added",
+                    call.name
+                ),
             }))?;
         }
-        self.emit(&Event::ToolResult(ToolResult {
-            call_id,
-            name,
-            status,
-            kind,
-            output: output.clone(),
-            detail,
-            duration_ms,
-            truncated_from,
-        }))?;
-        self.conversation
-            .messages
-            .push(tool_message(&recipient, call.channel.as_deref(), &output));
-        Ok(())
-    }
-
-    /// Finds the tool and checks the arguments; `Err((kind, text for the model))`.
-    fn check_call(
-        &self,
-        recipient: &str,
-        name: &str,
-        arguments: &str,
-    ) -> Result<(ToolRecord, Value), (String, String)> {
-        let tools = self.tools.tools();
-        let available = || {
-            tools
-                .iter()
-                .map(|t| format!("functions.{}", t.name))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let tool = recipient
-            .strip_prefix("functions.")
-            .and_then(|_| tools.iter().find(|t| t.name == name));
-        let Some(tool) = tool else {
-            return Err((
-                "unknown_tool".into(),
-                format!(
-                    "Error: there is no tool `{recipient}`. The available tools are: {}. Call one of them with a JSON object, or give your final answer.",
-                    available()
-                ),
-            ));
-        };
-        let schema_text = serde_json::to_string(&tool.parameters).unwrap_or_default();
-        let trimmed = strip_code_fence(arguments.trim());
-        let args: Value = if trimmed.is_empty() {
-            Value::Object(Default::default())
-        } else {
-            match serde_json::from_str(trimmed) {
-                Ok(args) => args,
-                Err(err) => {
-                    return Err((
-                        "invalid_arguments".into(),
-                        format!(
-                            "Error: the arguments for `{name}` are not valid JSON ({err}). Send exactly one JSON object that matches this schema:\n{schema_text}"
-                        ),
-                    ));
-                }
-            }
-        };
-        let problems = schema::check(&args, &tool.parameters);
-        if !problems.is_empty() {
-            return Err((
-                "invalid_arguments".into(),
-                format!(
-                    "Error: the arguments for `{name}` do not match its schema: {}. The schema is:\n{schema_text}",
-                    problems.join("; ")
-                ),
-            ));
-        }
-        Ok((tool.clone(), args))
+        Ok((output, truncated_from))
     }
 
     fn emit(&mut self, event: &Event) -> io::Result<()> {
@@ -925,20 +1012,17 @@ impl Agent {
     }
 }
 
-/// The JSON inside a Markdown code fence (```json … ```), which models sometimes
-/// wrap arguments in; other text is returned as it is.
-fn strip_code_fence(text: &str) -> &str {
-    let Some(rest) = text.strip_prefix("```") else {
-        return text;
-    };
-    let Some(body) = rest.strip_suffix("```") else {
-        return text;
-    };
-    // Drop the info string (`json`) on the opening line.
-    match body.split_once('\n') {
-        Some((info, json)) if !info.contains('{') => json.trim(),
-        _ => body.trim(),
-    }
+/// The system and developer messages of a new session with these tools and settings.
+fn fresh_messages(
+    parts: &AgentParts,
+    settings: &AgentSettings,
+    workspace: Option<&Path>,
+) -> (Message, Message) {
+    let tools = parts.tools.tools();
+    let system = system_message(settings.reasoning, &crate::time::today(), tools);
+    let agents_md = workspace.and_then(read_agents_md);
+    let developer = developer_message(settings.toolset, tools, workspace, agents_md.as_deref());
+    (system, developer)
 }
 
 /// Sets the reasoning effort in the system message (the first message).
@@ -952,17 +1036,31 @@ fn set_effort(messages: &mut [Message], reasoning: ReasoningEffort) {
     }
 }
 
-fn notice_kind(kind: &str) -> NoticeKind {
+fn notice_kind(kind: ToolFailureKind) -> NoticeKind {
     match kind {
-        "unknown_tool" => NoticeKind::UnknownTool,
+        ToolFailureKind::UnknownTool => NoticeKind::UnknownTool,
         _ => NoticeKind::InvalidArguments,
+    }
+}
+
+/// The last dot-separated part of a recipient (`open_file` of `repo_browser.open_file`).
+fn bare_name(recipient: &str) -> &str {
+    recipient.rsplit('.').next().unwrap_or(recipient)
+}
+
+/// Who the tool's reply is from: the tool it was dispatched to, or the recipient as
+/// written (without junk) when no tool matched.
+fn reply_author(call: &ToolCall) -> String {
+    match &call.resolved {
+        Some(resolved) => resolved.clone(),
+        None => dispatch::clean_recipient(&call.recipient).to_string(),
     }
 }
 
 /// A tool's answer: authored by the tool, addressed to the assistant, on the call's
 /// channel.
-fn tool_message(recipient: &str, channel: Option<&str>, output: &str) -> Message {
-    let mut message = Message::from_author_and_content(Author::new(Role::Tool, recipient), output)
+fn tool_message(author: &str, channel: Option<&str>, output: &str) -> Message {
+    let mut message = Message::from_author_and_content(Author::new(Role::Tool, author), output)
         .with_recipient("assistant");
     message.channel = channel.map(str::to_string);
     message

@@ -12,9 +12,10 @@ use super::*;
 use crate::event::{NoticeKind, Outcome, ToolStatus};
 use ossa_model::{Backend, BackendInfo, Decoded, GenerateRequest, ModelError, TokenId, Tokenizer};
 
+use crate::event::ToolFailureKind;
 use crate::replay::ReplayBackend;
 use crate::sink::Collector;
-use crate::tools::{BoxFuture, ToolExecutor, ToolOutcome};
+use crate::tools::{BoxFuture, ToolExecutor, ToolInvocation, ToolOutcome};
 use crate::transcript::Transcript;
 
 /// One id per byte, plus the harmony specials at their o200k ids.
@@ -52,11 +53,15 @@ impl FakeTools {
     fn new() -> FakeTools {
         let tool = |name: &str, writes: bool, schema: Value| ToolRecord {
             name: name.into(),
+            namespace: "functions".into(),
             description: format!("The {name} tool."),
             parameters: schema,
+            input: crate::event::ArgumentFormat::Json,
+            aliases: Default::default(),
             version: "1.0.0".into(),
             hash: "0".into(),
             writes,
+            executes: false,
             policy: Value::Null,
         };
         FakeTools {
@@ -81,14 +86,15 @@ impl ToolExecutor for FakeTools {
     fn tools(&self) -> &[ToolRecord] {
         &self.specs
     }
-    fn call<'a>(&'a self, name: &'a str, arguments: &'a Value) -> BoxFuture<'a, ToolOutcome> {
+    fn call<'a>(&'a self, call: ToolInvocation<'a>) -> BoxFuture<'a, ToolOutcome> {
+        let arguments = call.arguments;
         if let Ok(mut calls) = self.calls.lock() {
-            calls.push((name.to_string(), arguments.clone()));
+            calls.push((call.tool.name.clone(), arguments.clone()));
         }
         let outcome = match arguments["path"].as_str() {
             Some("big.txt") => ToolOutcome::Output("x".repeat(10_000)),
             Some("missing.txt") => ToolOutcome::Failed {
-                kind: "failed".into(),
+                kind: ToolFailureKind::Failed,
                 message: "missing.txt does not exist".into(),
                 detail: Some("ENOENT".into()),
             },
@@ -194,8 +200,16 @@ async fn run_with(
     }
 }
 
+/// Settings for the `functions` dialect these loop tests are written in.
+fn functions_settings() -> AgentSettings {
+    AgentSettings {
+        toolset: Toolset::Functions,
+        ..AgentSettings::default()
+    }
+}
+
 async fn run(completions: &[&str]) -> Run {
-    run_with(completions, AgentSettings::default(), None).await
+    run_with(completions, functions_settings(), None).await
 }
 
 const CALL_README: &str = "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{\"path\":\"README.md\"}<|call|>";
@@ -273,7 +287,7 @@ async fn an_unknown_tool_gets_an_error_naming_the_available_tools() {
     assert_eq!(run.report.outcome, Outcome::Final);
     let result = run.tool_results()[0];
     assert_eq!(result.status, ToolStatus::Error);
-    assert_eq!(result.kind.as_deref(), Some("unknown_tool"));
+    assert_eq!(result.kind, Some(ToolFailureKind::UnknownTool));
     assert!(
         result
             .output
@@ -302,12 +316,12 @@ async fn bad_json_and_schema_violations_quote_the_schema() {
     assert!(
         results[1]
             .output
-            .contains("missing the required property `path`"),
+            .contains("\"path\" is a required property"),
         "{}",
         results[1].output
     );
     for result in &results {
-        assert_eq!(result.kind.as_deref(), Some("invalid_arguments"));
+        assert_eq!(result.kind, Some(ToolFailureKind::InvalidArguments));
         assert!(
             result.output.contains("\"required\":[\"path\"]"),
             "schema not quoted: {}",
@@ -350,7 +364,7 @@ async fn output_cut_by_the_token_limit_is_recorded_as_truncated() {
     let settings = AgentSettings {
         max_tokens: 20,
         max_retries: 0,
-        ..AgentSettings::default()
+        ..functions_settings()
     };
     let run = run_with(
         &["<|channel|>final<|message|>A very long answer that does not fit.<|return|>"],
@@ -387,7 +401,7 @@ async fn the_same_call_three_times_gets_a_corrective_note() {
 async fn the_step_limit_ends_the_turn_without_success() {
     let settings = AgentSettings {
         max_steps: 2,
-        ..AgentSettings::default()
+        ..functions_settings()
     };
     let run = run_with(&[CALL_README, CALL_README, FINAL], settings, None).await;
     assert_eq!(run.report.outcome, Outcome::StepLimit);
@@ -410,7 +424,7 @@ async fn long_outputs_are_capped_with_a_note() {
     let big = "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{\"path\":\"big.txt\"}<|call|>";
     let settings = AgentSettings {
         tool_output_limit: 1000,
-        ..AgentSettings::default()
+        ..functions_settings()
     };
     let run = run_with(&[big, FINAL], settings, None).await;
     let result = run.tool_results()[0];
@@ -441,7 +455,7 @@ async fn writing_tools_ask_first() {
     let write = "<|channel|>commentary to=functions.write_file <|constrain|>json<|message|>{\"path\":\"a\",\"content\":\"b\"}<|call|>";
     let run = run_with(
         &[CALL_README, write, FINAL],
-        AgentSettings::default(),
+        functions_settings(),
         Some(Box::new(Deny)),
     )
     .await;
@@ -450,7 +464,7 @@ async fn writing_tools_ask_first() {
         1,
         "read_file runs without asking, write_file was declined"
     );
-    assert_eq!(run.tool_results()[1].kind.as_deref(), Some("declined"));
+    assert_eq!(run.tool_results()[1].kind, Some(ToolFailureKind::Declined));
 }
 
 #[tokio::test]
@@ -462,7 +476,7 @@ async fn a_small_context_shortens_old_outputs_then_fails_clearly() {
     let settings = AgentSettings {
         max_tokens: 100,
         tool_output_limit: 20_000,
-        ..AgentSettings::default()
+        ..functions_settings()
     };
     let sink = Shared::default();
     let parts = fake_tool_parts(
@@ -509,7 +523,7 @@ fn settings_for_context() -> AgentSettings {
     AgentSettings {
         max_tokens: 100,
         tool_output_limit: 20_000,
-        ..AgentSettings::default()
+        ..functions_settings()
     }
 }
 
@@ -553,13 +567,13 @@ async fn a_transcript_resumes_to_the_same_conversation() {
     let transcript = cassette(&[CALL_README, FINAL]);
     let writer = crate::transcript::TranscriptWriter::create(&path).unwrap();
     let parts = fake_tool_parts("s1", replay(&transcript), writer);
-    let mut agent = Agent::replaying(parts, AgentSettings::default(), &transcript, None).unwrap();
+    let mut agent = Agent::replaying(parts, functions_settings(), &transcript, None).unwrap();
     agent.run_turn("task", &Cancel::new()).await.unwrap();
     let recorded = Transcript::read(&path).unwrap();
     assert!(recorded.header.is_some());
 
     let parts = fake_tool_parts("ignored", replay(&transcript), Collector::default());
-    let resumed = Agent::resume(parts, AgentSettings::default(), &recorded).unwrap();
+    let resumed = Agent::resume(parts, functions_settings(), &recorded).unwrap();
     assert_eq!(resumed.messages(), agent.messages());
     assert_eq!(resumed.session_id(), "s1");
 }
@@ -574,7 +588,7 @@ async fn resume_replays_clear_and_reasoning_changes() {
         replay(&transcript),
         crate::transcript::TranscriptWriter::create(&path).unwrap(),
     );
-    let mut agent = Agent::replaying(parts, AgentSettings::default(), &transcript, None).unwrap();
+    let mut agent = Agent::replaying(parts, functions_settings(), &transcript, None).unwrap();
     agent.run_turn("first", &Cancel::new()).await.unwrap();
     agent.clear().unwrap();
     agent
@@ -589,7 +603,7 @@ async fn resume_replays_clear_and_reasoning_changes() {
 
     let recorded = Transcript::read(&path).unwrap();
     let parts = fake_tool_parts("x", replay(&transcript), Collector::default());
-    let resumed = Agent::resume(parts, AgentSettings::default(), &recorded).unwrap();
+    let resumed = Agent::resume(parts, functions_settings(), &recorded).unwrap();
     assert_eq!(resumed.messages(), agent.messages());
     assert_eq!(
         resumed.settings().reasoning,
@@ -641,7 +655,7 @@ impl Backend for UntilCancelled {
 async fn cancelling_stops_generation_and_the_next_turn_runs() {
     let sink = Shared::default();
     let parts = fake_tool_parts("c", Arc::new(UntilCancelled), sink.clone());
-    let mut agent = Agent::new(parts, AgentSettings::default(), Path::new("/nonexistent")).unwrap();
+    let mut agent = Agent::new(parts, functions_settings(), Path::new("/nonexistent")).unwrap();
     let cancel = Cancel::new();
     let canceller = {
         let cancel = cancel.clone();
@@ -700,7 +714,7 @@ async fn the_reply_gets_the_room_left_in_a_small_context() {
     );
     let settings = AgentSettings {
         max_tokens: 100_000,
-        ..AgentSettings::default()
+        ..functions_settings()
     };
     let mut agent = Agent::replaying(parts, settings, &transcript, None).unwrap();
     let report = agent.run_turn("task", &Cancel::new()).await.unwrap();
@@ -715,9 +729,6 @@ async fn arguments_in_a_code_fence_are_accepted() {
         run.calls,
         vec![("read_file".to_string(), json!({"path": "README.md"}))]
     );
-    assert_eq!(super::strip_code_fence("```\n{}\n```"), "{}");
-    assert_eq!(super::strip_code_fence("```{\"a\":1}```"), "{\"a\":1}");
-    assert_eq!(super::strip_code_fence("{\"a\":1}"), "{\"a\":1}");
 }
 
 #[tokio::test]
@@ -730,7 +741,7 @@ async fn a_chat_session_with_clear_and_reasoning_replays_with_check() {
         replay(&transcript),
         crate::transcript::TranscriptWriter::create(&path).unwrap(),
     );
-    let mut agent = Agent::replaying(parts, AgentSettings::default(), &transcript, None).unwrap();
+    let mut agent = Agent::replaying(parts, functions_settings(), &transcript, None).unwrap();
     agent.run_turn("first", &Cancel::new()).await.unwrap();
     agent.clear().unwrap();
     agent
@@ -748,7 +759,7 @@ async fn a_chat_session_with_clear_and_reasoning_replays_with_check() {
         sink: Box::new(Collector::default()),
         approver: None,
     };
-    let mut replayed = Agent::replaying(parts, AgentSettings::default(), &recorded, None).unwrap();
+    let mut replayed = Agent::replaying(parts, functions_settings(), &recorded, None).unwrap();
     let reports = replayed
         .replay_turns(&recorded, &Cancel::new())
         .await

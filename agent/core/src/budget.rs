@@ -23,8 +23,8 @@ pub fn cap_output(output: &str, limit: usize) -> (String, Option<usize>) {
     if output.len() <= limit {
         return (output.to_string(), None);
     }
-    let head_end = floor_char_boundary(output, limit * 3 / 4);
-    let tail_start = ceil_char_boundary(output, output.len() - limit / 4);
+    let head_end = output.floor_char_boundary(limit * 3 / 4);
+    let tail_start = output.ceil_char_boundary(output.len() - limit / 4);
     let omitted = tail_start - head_end;
     let capped = format!(
         "{}\n[ossa: {omitted} bytes omitted here; the output was {} bytes and tool outputs are capped at {limit} bytes. Ask for a smaller part, e.g. with offset/limit or a narrower pattern.]\n{}",
@@ -36,12 +36,14 @@ pub fn cap_output(output: &str, limit: usize) -> (String, Option<usize>) {
 }
 
 /// Cuts an old tool output down to its first [`SHORTENED_OUTPUT_BYTES`] bytes plus a
-/// note; `None` if it is already short enough or already shortened.
+/// note; `None` if it is already short enough or already shortened. Only the loop's own
+/// note at the very end marks an output as shortened: a tool that prints the marker text
+/// itself is still shortened.
 pub fn shorten_old_output(output: &str) -> Option<String> {
-    if output.len() <= SHORTENED_OUTPUT_BYTES * 2 || output.contains(SHORTENED_MARKER) {
+    if output.len() <= SHORTENED_OUTPUT_BYTES * 2 || is_shortened(output) {
         return None;
     }
-    let head_end = floor_char_boundary(output, SHORTENED_OUTPUT_BYTES);
+    let head_end = output.floor_char_boundary(SHORTENED_OUTPUT_BYTES);
     Some(format!(
         "{}\n{SHORTENED_MARKER} from {} bytes to fit the context window; call the tool again if you need it.]",
         &output[..head_end],
@@ -49,18 +51,14 @@ pub fn shorten_old_output(output: &str) -> Option<String> {
     ))
 }
 
-fn floor_char_boundary(text: &str, mut index: usize) -> usize {
-    while index > 0 && !text.is_char_boundary(index) {
-        index -= 1;
-    }
-    index
-}
-
-fn ceil_char_boundary(text: &str, mut index: usize) -> usize {
-    while index < text.len() && !text.is_char_boundary(index) {
-        index += 1;
-    }
-    index
+/// Whether `output` ends with the note [`shorten_old_output`] writes.
+fn is_shortened(output: &str) -> bool {
+    let Some(last_line) = output.rsplit('\n').next() else {
+        return false;
+    };
+    last_line.starts_with(SHORTENED_MARKER)
+        && last_line.ends_with("call the tool again if you need it.]")
+        && output.len() <= SHORTENED_OUTPUT_BYTES + last_line.len() + 1
 }
 
 #[cfg(test)]
@@ -97,5 +95,18 @@ mod tests {
         assert!(short.len() < 600 && short.contains("from 5000 bytes"));
         assert_eq!(shorten_old_output(&short), None);
         assert_eq!(shorten_old_output("small"), None);
+    }
+
+    #[test]
+    fn a_tool_that_prints_the_marker_is_still_shortened() {
+        // The marker text inside a long output (a log, a file about ossa) is not the
+        // loop's own note at the end.
+        let output = format!("{SHORTENED_MARKER} from 9 bytes]\n{}", "x".repeat(5000));
+        assert!(shorten_old_output(&output).is_some());
+        let ends_like_a_note = format!(
+            "{}\n{SHORTENED_MARKER} from 1 bytes to fit the context window; call the tool again if you need it.]",
+            "y".repeat(5000)
+        );
+        assert!(shorten_old_output(&ends_like_a_note).is_some());
     }
 }

@@ -52,14 +52,7 @@ impl CompletionParser {
 
     /// Ends the completion.
     pub fn finish(mut self, stop: StopReason) -> ParsedCompletion {
-        let reason = match stop {
-            StopReason::Length => FinishReason::Truncated,
-            StopReason::Cancelled => FinishReason::Cancelled,
-            StopReason::Return | StopReason::Call | StopReason::EndOfText => {
-                FinishReason::EndOfStream
-            }
-        };
-        let _ = self.parser.finish(reason);
+        let _ = self.parser.finish(FinishReason::from(stop));
         let mut parsed = ParsedCompletion::default();
         for item in self.parser.into_items() {
             match item {

@@ -8,6 +8,8 @@
 //! Fields that a hand-written cassette may leave out carry `#[serde(default)]`, so a
 //! cassette is just a transcript with only `user_message` and `completion` lines.
 
+use std::collections::BTreeMap;
+
 pub use ossa_model::{SamplerSettings, StopReason};
 use ossa_prompts::{Message, Terminator};
 use serde::{Deserialize, Serialize};
@@ -90,6 +92,10 @@ pub struct SessionHeader {
     /// The reasoning effort at the start of the session.
     #[serde(default)]
     pub reasoning: Option<ossa_prompts::ReasoningEffort>,
+    /// Which toolset the model was shown (transcripts from before the native toolset
+    /// used `functions`).
+    #[serde(default = "legacy_toolset")]
+    pub toolset: Toolset,
     /// The tools offered to the model.
     pub tools: Vec<ToolRecord>,
     /// The system message (identity, dates, reasoning effort).
@@ -99,6 +105,10 @@ pub struct SessionHeader {
     /// The transcript this session replays, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub derived_from: Option<String>,
+}
+
+fn legacy_toolset() -> Toolset {
+    Toolset::Functions
 }
 
 /// Where completions came from.
@@ -142,20 +152,122 @@ impl ModelRecord {
 /// A tool as offered in a session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolRecord {
-    /// The tool's name (`functions.NAME` in harmony).
+    /// The tool's own name, without the namespace (`open_file`, `read_file`, `python`).
     pub name: String,
+    /// The namespace the model calls it in: `functions` (declared in the developer
+    /// message), a native namespace declared in the system message (`repo_browser`,
+    /// `container`), or empty for a namespace that is itself the tool (`python`).
+    #[serde(default = "functions_namespace")]
+    pub namespace: String,
     /// The description shown to the model.
     pub description: String,
-    /// JSON Schema of the arguments.
+    /// JSON Schema of the arguments (for [`ArgumentFormat::Json`] tools).
     pub parameters: serde_json::Value,
+    /// How the model writes the arguments.
+    #[serde(default, skip_serializing_if = "ArgumentFormat::is_json")]
+    pub input: ArgumentFormat,
+    /// Other names the model uses for parameters (`file_path` for `path`): renamed to the
+    /// canonical name before the arguments are checked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, String>,
     /// The tool's own version string.
     pub version: String,
     /// Hash of the tool's component (hex), so a replay can tell the tool changed.
     pub hash: String,
     /// Whether the tool can write to the workspace (it asks for confirmation in chat).
     pub writes: bool,
+    /// Whether the tool runs commands on the host (it asks for confirmation in chat).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub executes: bool,
     /// The tool's sandbox policy, as the sandbox describes it.
     pub policy: serde_json::Value,
+}
+
+fn functions_namespace() -> String {
+    FUNCTIONS_NAMESPACE.to_string()
+}
+
+/// The namespace of the tools declared in the developer message.
+pub const FUNCTIONS_NAMESPACE: &str = "functions";
+
+impl ToolRecord {
+    /// The recipient the model writes to call the tool: `functions.read_file`,
+    /// `repo_browser.open_file`, `python`.
+    pub fn recipient(&self) -> String {
+        if self.namespace.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}.{}", self.namespace, self.name)
+        }
+    }
+
+    /// Whether `ossa chat` asks before running it.
+    pub fn needs_approval(&self) -> bool {
+        self.writes || self.executes
+    }
+}
+
+/// How a tool's arguments are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgumentFormat {
+    /// A JSON object matching the tool's schema.
+    #[default]
+    Json,
+    /// Raw text given to the tool as it is: the code of a `python` call.
+    Text,
+}
+
+impl ArgumentFormat {
+    fn is_json(&self) -> bool {
+        *self == ArgumentFormat::Json
+    }
+}
+
+/// Which tools the model is shown, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Toolset {
+    /// gpt-oss's own coding tools, declared in the system message as the namespaces
+    /// `repo_browser` and `container` (plus `python`), called on the analysis channel with
+    /// plain-text replies: the dialect the model was trained on. User tools stay in
+    /// `functions`.
+    #[default]
+    Native,
+    /// Every tool as a function in the developer message's `functions` namespace
+    /// (`read_file`, `grep`, `list_dir`, `write_file`, `apply_patch`), called with JSON on
+    /// the commentary channel: the generic OpenAI function-calling surface.
+    Functions,
+}
+
+impl Toolset {
+    /// The word used on the command line and in transcripts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Toolset::Native => "native",
+            Toolset::Functions => "functions",
+        }
+    }
+}
+
+impl std::fmt::Display for Toolset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Toolset {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "native" => Ok(Toolset::Native),
+            "functions" => Ok(Toolset::Functions),
+            other => Err(format!(
+                "unknown toolset `{other}`: use `native` (gpt-oss's own repo_browser and container tools) or `functions`"
+            )),
+        }
+    }
 }
 
 /// The user's message.
@@ -302,8 +414,13 @@ pub struct ToolCall {
     pub call_id: String,
     /// The recipient as written by the model (`functions.read_file`).
     pub recipient: String,
-    /// The tool name without the namespace.
+    /// The name of the tool it was dispatched to, without the namespace (the recipient's
+    /// last part when no tool matched).
     pub name: String,
+    /// The declared recipient the call was dispatched to, when the model wrote it
+    /// differently (`functions.apply_patch` → `repo_browser.apply_patch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
     /// The argument text as generated.
     pub arguments: String,
     /// The channel the call was made on (the result goes back on it).
@@ -321,6 +438,80 @@ pub enum ToolStatus {
     Error,
 }
 
+/// Why a tool call produced no output. One spelling everywhere (snake_case); the
+/// spellings of older transcripts (`invalid-args`, `memory-limit`, …) still read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolFailureKind {
+    /// The model called a tool that is not on offer.
+    UnknownTool,
+    /// The arguments were not valid JSON, or did not fit the tool's schema.
+    #[serde(alias = "invalid_args", alias = "invalid-args")]
+    InvalidArguments,
+    /// The user declined the call.
+    Declined,
+    /// The tool is on offer but the user has not granted what it needs (host exec).
+    NotGranted,
+    /// A replay with recorded tool results met a call the recording does not have.
+    ReplayMismatch,
+    /// The tool tried to touch something outside its grants.
+    Denied,
+    /// The tool reported an ordinary failure.
+    Failed,
+    /// The call ran past its wall-time limit.
+    Timeout,
+    /// The tool needed more memory than allowed.
+    #[serde(alias = "memory-limit")]
+    MemoryLimit,
+    /// The tool's output exceeded the limit.
+    #[serde(alias = "output-limit")]
+    OutputLimit,
+    /// The tool wrote more than allowed.
+    #[serde(alias = "write-limit")]
+    WriteLimit,
+    /// The tool recursed too deeply.
+    #[serde(alias = "stack-overflow")]
+    StackOverflow,
+    /// The tool panicked.
+    Panic,
+    /// The tool exited instead of returning.
+    Exit,
+    /// The tool crashed with another trap.
+    Trap,
+    /// The harness could not run the tool.
+    Host,
+}
+
+impl ToolFailureKind {
+    /// The serialized word (`invalid_arguments`, `memory_limit`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolFailureKind::UnknownTool => "unknown_tool",
+            ToolFailureKind::InvalidArguments => "invalid_arguments",
+            ToolFailureKind::Declined => "declined",
+            ToolFailureKind::NotGranted => "not_granted",
+            ToolFailureKind::ReplayMismatch => "replay_mismatch",
+            ToolFailureKind::Denied => "denied",
+            ToolFailureKind::Failed => "failed",
+            ToolFailureKind::Timeout => "timeout",
+            ToolFailureKind::MemoryLimit => "memory_limit",
+            ToolFailureKind::OutputLimit => "output_limit",
+            ToolFailureKind::WriteLimit => "write_limit",
+            ToolFailureKind::StackOverflow => "stack_overflow",
+            ToolFailureKind::Panic => "panic",
+            ToolFailureKind::Exit => "exit",
+            ToolFailureKind::Trap => "trap",
+            ToolFailureKind::Host => "host",
+        }
+    }
+}
+
+impl std::fmt::Display for ToolFailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The result of a tool call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolResult {
@@ -330,9 +521,9 @@ pub struct ToolResult {
     pub name: String,
     /// Ok or error.
     pub status: ToolStatus,
-    /// For errors: a short stable kind (`unknown_tool`, `invalid_arguments`, `timeout`, …).
+    /// For errors: what kind of failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    pub kind: Option<ToolFailureKind>,
     /// Exactly the text the model sees as the tool message.
     pub output: String,
     /// For errors: details for the user's log, not shown to the model.
@@ -368,6 +559,8 @@ pub enum NoticeKind {
     ContextShortened,
     /// The user declined a tool call.
     ToolDeclined,
+    /// The model tried to run a command without the grant to do so.
+    ExecNotGranted,
     /// Anything else worth knowing (resume, leftover cassette completions).
     Info,
 }

@@ -12,28 +12,34 @@
 #![deny(missing_docs)]
 
 mod agent;
-pub mod backends;
+mod arguments;
 pub mod budget;
 mod completion;
+mod declare;
+mod dispatch;
 pub mod event;
 mod model;
 pub mod output;
 pub mod paths;
 mod replay;
-pub mod schema;
 mod sink;
 pub mod time;
 mod tools;
 mod transcript;
 
-pub use agent::{
-    AGENTS_MD_LIMIT, Agent, AgentParts, AgentSettings, Approval, Approver, KNOWLEDGE_CUTOFF,
-    TurnReport, developer_message, read_agents_md, system_message,
-};
+pub use agent::{Agent, AgentParts, AgentSettings, Approval, Approver, TurnReport};
+pub use arguments::ArgumentError;
 pub use completion::literal_pieces;
+pub use declare::{
+    AGENTS_MD_LIMIT, CONTAINER, CONTAINER_EXEC, KNOWLEDGE_CUTOFF, REPO_BROWSER, developer_message,
+    read_agents_md, system_message,
+};
 pub use event::{Event, Outcome};
 pub use model::{Cancel, literal_text};
-pub use replay::{CASSETTE_CONTEXT_SIZE, Divergence, ReplayBackend, ReplayReport, stop_from_text};
+pub use replay::{
+    CASSETTE_CONTEXT_SIZE, Divergence, ReplayBackend, ReplayReport, harmony_tokenizer,
+    stop_from_text,
+};
 pub use sink::{Collector, EventSink, FnSink};
-pub use tools::{BoxFuture, RecordedTools, ToolExecutor, ToolOutcome};
+pub use tools::{BoxFuture, RecordedTools, ToolExecutor, ToolInvocation, ToolOutcome};
 pub use transcript::{Transcript, TranscriptError, TranscriptWriter};

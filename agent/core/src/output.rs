@@ -1,5 +1,6 @@
-//! Printers for `ossa run` and `ossa replay`: human progress (stderr) and the `--json`
-//! event stream (stdout). Both are [`EventSink`]s over any writer.
+//! The printers, each an [`EventSink`] over any writer: human progress for `ossa run`
+//! and `ossa replay` (stderr), the `--json` event stream (stdout), and the streaming
+//! transcript of `ossa chat`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -7,7 +8,9 @@ use std::io::Write;
 use ossa_prompts::Role;
 use serde_json::{Value, json};
 
-use crate::event::{Event, Outcome, ToolStatus};
+use anstyle::{AnsiColor, Style};
+
+use crate::event::{Delta, Event, Outcome, ToolCall, ToolStatus};
 use crate::sink::EventSink;
 
 /// One line per thing that happens, for a person watching `ossa run` on stderr:
@@ -30,7 +33,7 @@ impl<W: Write + Send> HumanProgress<W> {
 
 fn one_line(text: &str, limit: usize) -> String {
     let line = text.trim().lines().next().unwrap_or_default();
-    let mut short: String = line.chars().take(limit).collect();
+    let mut short = line[..line.floor_char_boundary(limit)].to_string();
     if short.len() < line.len() || text.trim().lines().nth(1).is_some() {
         short.push('…');
     }
@@ -107,7 +110,7 @@ impl<W: Write + Send> EventSink for HumanProgress<W> {
                     out,
                     "   ✗ {} · {} · {}",
                     result.name,
-                    result.kind.as_deref().unwrap_or("error"),
+                    result.kind.map_or("error", |kind| kind.as_str()),
                     one_line(&result.output, 160)
                 )?,
             },
@@ -241,5 +244,177 @@ impl<W: Write + Send> EventSink for JsonStream<W> {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// Streams a chat turn to the terminal: analysis dimmed (or hidden), preambles in cyan,
+/// the answer plain, tool calls and results on their own lines.
+pub struct ChatPrinter<W: Write + Send> {
+    out: W,
+    color: bool,
+    show_reasoning: bool,
+    /// The (channel, recipient) of the message being streamed, if one is open.
+    streaming: Option<(Option<String>, Option<String>)>,
+}
+
+const DIM: Style = Style::new().dimmed();
+const CYAN: Style = AnsiColor::Cyan.on_default();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const GREEN: Style = AnsiColor::Green.on_default();
+const RED: Style = AnsiColor::Red.on_default();
+
+impl<W: Write + Send> ChatPrinter<W> {
+    /// A printer to `out`, with colours when `color`; analysis is shown (dimmed) only with
+    /// `show_reasoning`.
+    pub fn new(out: W, color: bool, show_reasoning: bool) -> Self {
+        ChatPrinter {
+            out,
+            color,
+            show_reasoning,
+            streaming: None,
+        }
+    }
+
+    /// The escape codes that start `style` and reset it, or nothing without colours.
+    fn style(&self, style: Style) -> (String, String) {
+        if self.color {
+            (style.render().to_string(), style.render_reset().to_string())
+        } else {
+            (String::new(), String::new())
+        }
+    }
+
+    fn end_stream(&mut self) -> std::io::Result<()> {
+        if self.streaming.take().is_some() {
+            let (_, reset) = self.style(DIM);
+            writeln!(self.out, "{reset}")?;
+        }
+        Ok(())
+    }
+
+    fn delta(&mut self, delta: &Delta) -> std::io::Result<()> {
+        if delta.recipient.is_some() {
+            return Ok(()); // tool arguments: shown whole on the tool call line
+        }
+        let channel = delta.channel.as_deref();
+        if channel == Some("analysis") && !self.show_reasoning {
+            return Ok(());
+        }
+        let key = (delta.channel.clone(), delta.recipient.clone());
+        if self.streaming.as_ref() != Some(&key) {
+            self.end_stream()?;
+            let (style, label) = match channel {
+                Some("analysis") => (self.style(DIM).0, "thinking: "),
+                Some("commentary") => (self.style(CYAN).0, ""),
+                _ => (String::new(), ""),
+            };
+            write!(self.out, "{style}{label}")?;
+            self.streaming = Some(key);
+        }
+        write!(self.out, "{}", delta.text)?;
+        self.out.flush()
+    }
+}
+
+impl<W: Write + Send> EventSink for ChatPrinter<W> {
+    fn emit(&mut self, event: &Event) -> std::io::Result<()> {
+        match event {
+            Event::Delta(delta) => return self.delta(delta),
+            Event::Message(parsed) if parsed.message.author.role == Role::Assistant => {
+                self.end_stream()?
+            }
+            Event::Completion(_) => self.end_stream()?,
+            Event::ToolCall(call) => {
+                self.end_stream()?;
+                let (yellow, reset) = self.style(YELLOW);
+                let mut args = call.arguments.replace('\n', " ");
+                if args.len() > 200 {
+                    args.truncate(args.floor_char_boundary(200));
+                    args.push('…');
+                }
+                writeln!(self.out, "{yellow}→ {} {args}{reset}", reply_name(call))?;
+            }
+            Event::ToolResult(result) => match result.status {
+                ToolStatus::Ok => {
+                    let (green, reset) = self.style(GREEN);
+                    writeln!(
+                        self.out,
+                        "{green}✓ {} · {} lines · {} ms{reset}",
+                        result.name,
+                        result.output.lines().count(),
+                        result.duration_ms
+                    )?;
+                }
+                ToolStatus::Error => {
+                    let (red, reset) = self.style(RED);
+                    let first = result.output.lines().next().unwrap_or_default();
+                    writeln!(self.out, "{red}✗ {} · {first}{reset}", result.name)?;
+                }
+            },
+            Event::Notice(notice) => {
+                self.end_stream()?;
+                let (yellow, reset) = self.style(YELLOW);
+                writeln!(self.out, "{yellow}! {}{reset}", notice.message)?;
+            }
+            Event::Error(error) => {
+                self.end_stream()?;
+                let (red, reset) = self.style(RED);
+                writeln!(self.out, "{red}error: {}{reset}", error.message)?;
+            }
+            Event::TurnCompleted(done) => {
+                self.end_stream()?;
+                let (dim, reset) = self.style(DIM);
+                if done.outcome == Outcome::Final || done.outcome == Outcome::Cancelled {
+                    writeln!(
+                        self.out,
+                        "{dim}({} steps · {} tokens generated · {} reused){reset}",
+                        done.steps, done.usage.completion_tokens, done.usage.reused_tokens
+                    )?;
+                } else {
+                    let (red, reset) = self.style(RED);
+                    writeln!(self.out, "{red}{}{reset}", done.outcome.describe())?;
+                }
+            }
+            _ => {}
+        }
+        self.out.flush()
+    }
+}
+
+/// The tool a call went to: as resolved, or as the model wrote it.
+fn reply_name(call: &ToolCall) -> &str {
+    call.resolved.as_deref().unwrap_or(&call.recipient)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn delta(channel: &str, recipient: Option<&str>, text: &str) -> Event {
+        Event::Delta(Delta {
+            channel: Some(channel.into()),
+            recipient: recipient.map(str::to_string),
+            text: text.into(),
+        })
+    }
+
+    fn printed(show_reasoning: bool) -> String {
+        let mut printer = ChatPrinter::new(Vec::new(), false, show_reasoning);
+        for event in [
+            delta("analysis", None, "Let me "),
+            delta("analysis", None, "look."),
+            delta("commentary", Some("functions.read_file"), "{\"path\":"),
+            delta("final", None, "Done."),
+        ] {
+            printer.emit(&event).unwrap();
+        }
+        String::from_utf8(printer.out).unwrap()
+    }
+
+    #[test]
+    fn channels_stream_apart_and_reasoning_can_be_hidden() {
+        assert_eq!(printed(true), "thinking: Let me look.\nDone.");
+        assert_eq!(printed(false), "Done.");
     }
 }

@@ -22,6 +22,12 @@ use crate::event::{Completion, common_prefix_len};
 use crate::model::literal_text;
 use crate::transcript::Transcript;
 
+/// The o200k_harmony vocabulary (no model file needed): tokenizes cassettes and replayed
+/// prompts the way gpt-oss does.
+pub fn harmony_tokenizer() -> Arc<dyn Tokenizer> {
+    Arc::new(ossa_model::O200kHarmony::new())
+}
+
 /// The context size assumed for a cassette without a header: gpt-oss's own.
 pub const CASSETTE_CONTEXT_SIZE: u32 = 131_072;
 

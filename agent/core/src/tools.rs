@@ -1,15 +1,15 @@
-//! The tools the loop can call: the sandboxed wasm tools on a workspace
-//! ([`crate::sandbox_tools`]), or the outputs recorded in a transcript ([`RecordedTools`],
-//! `ossa replay --tools recorded`).
+//! The tools the loop can call: anything implementing [`ToolExecutor`] (the sandboxed
+//! tools that `ossa-wiring` builds), or the outputs recorded in a transcript
+//! ([`RecordedTools`], `ossa replay --tools recorded`).
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 
 use serde_json::Value;
 
-use crate::event::{ToolRecord, ToolStatus};
+use crate::event::{ToolFailureKind, ToolRecord, ToolStatus};
 use crate::transcript::Transcript;
 
 /// A boxed future, so [`ToolExecutor`] stays object-safe.
@@ -22,8 +22,8 @@ pub enum ToolOutcome {
     Output(String),
     /// The call failed.
     Failed {
-        /// A short stable kind (`invalid_args`, `denied`, `timeout`, `trap`, …).
-        kind: String,
+        /// What kind of failure.
+        kind: ToolFailureKind,
         /// What the model is told.
         message: String,
         /// Details for the user's log (limits hit, the guest's stderr).
@@ -31,20 +31,48 @@ pub enum ToolOutcome {
     },
 }
 
+impl ToolOutcome {
+    /// A failure with no details for the log.
+    pub fn failed(kind: ToolFailureKind, message: impl Into<String>) -> ToolOutcome {
+        ToolOutcome::Failed {
+            kind,
+            message: message.into(),
+            detail: None,
+        }
+    }
+}
+
+/// One call, as the loop hands it to a [`ToolExecutor`].
+#[derive(Debug, Clone, Copy)]
+pub struct ToolInvocation<'a> {
+    /// The call's id in the session (`t{turn}s{step}`).
+    pub call_id: &'a str,
+    /// The tool, one of [`ToolExecutor::tools`].
+    pub tool: &'a ToolRecord,
+    /// The arguments, cleaned up and checked against the schema: a JSON object, or a
+    /// string for [`crate::event::ArgumentFormat::Text`] tools.
+    pub arguments: &'a Value,
+}
+
 /// Runs tool calls.
 pub trait ToolExecutor: Send + Sync {
     /// The tools on offer, in the order they are declared to the model.
     fn tools(&self) -> &[ToolRecord];
 
-    /// Runs `name` with `arguments` (a JSON object already checked against the schema).
-    fn call<'a>(&'a self, name: &'a str, arguments: &'a Value) -> BoxFuture<'a, ToolOutcome>;
+    /// Runs one call.
+    fn call<'a>(&'a self, call: ToolInvocation<'a>) -> BoxFuture<'a, ToolOutcome>;
+
+    /// Forgets per-session state (a stateful interpreter's variables), as `/clear` does.
+    /// Stateless tools have nothing to do.
+    fn reset(&self) {}
 }
 
-/// Replays the tool results recorded in a transcript, in order, instead of running tools.
+/// Replays the tool results recorded in a transcript instead of running tools: the call
+/// with id `t2s3` gets the result recorded for `t2s3`.
 #[derive(Debug)]
 pub struct RecordedTools {
     specs: Vec<ToolRecord>,
-    results: Mutex<VecDeque<(String, ToolOutcome)>>,
+    results: Mutex<HashMap<String, (String, ToolOutcome)>>,
 }
 
 impl RecordedTools {
@@ -57,31 +85,22 @@ impl RecordedTools {
                 transcript.path.display()
             );
         };
-        let specs = header.tools.clone();
         let results = transcript
             .tool_results()
-            .filter(|result| {
-                // Results the loop made up itself (unknown tool, bad arguments, declined)
-                // are made again on replay; only real calls are queued.
-                !matches!(
-                    result.kind.as_deref(),
-                    Some("unknown_tool" | "invalid_arguments" | "declined")
-                )
-            })
             .map(|result| {
                 let outcome = match result.status {
                     ToolStatus::Ok => ToolOutcome::Output(result.output.clone()),
                     ToolStatus::Error => ToolOutcome::Failed {
-                        kind: result.kind.clone().unwrap_or_else(|| "failed".into()),
+                        kind: result.kind.unwrap_or(ToolFailureKind::Failed),
                         message: result.output.clone(),
                         detail: result.detail.clone(),
                     },
                 };
-                (result.name.clone(), outcome)
+                (result.call_id.clone(), (result.name.clone(), outcome))
             })
             .collect();
         Ok(RecordedTools {
-            specs,
+            specs: header.tools.clone(),
             results: Mutex::new(results),
         })
     }
@@ -92,27 +111,28 @@ impl ToolExecutor for RecordedTools {
         &self.specs
     }
 
-    fn call<'a>(&'a self, name: &'a str, _arguments: &'a Value) -> BoxFuture<'a, ToolOutcome> {
-        let next = match self.results.lock() {
-            Ok(mut results) => results.pop_front(),
+    fn call<'a>(&'a self, call: ToolInvocation<'a>) -> BoxFuture<'a, ToolOutcome> {
+        let recorded = match self.results.lock() {
+            Ok(mut results) => results.remove(call.call_id),
             Err(_) => None,
         };
-        let outcome = match next {
-            Some((recorded, outcome)) if recorded == name => outcome,
-            Some((recorded, _)) => ToolOutcome::Failed {
-                kind: "replay_mismatch".into(),
-                message: format!(
-                    "replay diverged: the transcript's next tool call is `{recorded}`, not `{name}`"
+        let name = &call.tool.name;
+        let outcome = match recorded {
+            Some((recorded, outcome)) if recorded == *name => outcome,
+            Some((recorded, _)) => ToolOutcome::failed(
+                ToolFailureKind::ReplayMismatch,
+                format!(
+                    "replay diverged: the recorded call {} is to `{recorded}`, not `{name}`",
+                    call.call_id
                 ),
-                detail: None,
-            },
-            None => ToolOutcome::Failed {
-                kind: "replay_mismatch".into(),
-                message: format!(
-                    "replay diverged: the transcript has no more tool results (call to `{name}`)"
+            ),
+            None => ToolOutcome::failed(
+                ToolFailureKind::ReplayMismatch,
+                format!(
+                    "replay diverged: the transcript has no tool result for call {} (to `{name}`)",
+                    call.call_id
                 ),
-                detail: None,
-            },
+            ),
         };
         Box::pin(async move { outcome })
     }

@@ -8,13 +8,11 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use ossa_model::{
-    Backend, Decoded, FlashAttention, GenerateRequest, GpuLayers, HttpApi, HttpBackend,
-    HttpOptions, LlamaCppBackend, LlamaOptions, SamplerSettings, StopReason, TokenId, Tokenizer,
-    Utf8Stream, encode_rendered,
+    Decoded, GenerateRequest, SamplerSettings, StopReason, TokenId, Tokenizer, Utf8Stream,
+    encode_rendered,
 };
 use ossa_prompts::{
     Conversation, FinishReason, ParseItem, ParseOptions, RenderOptions, Role, StreamParser,
@@ -24,6 +22,7 @@ use serde_json::json;
 
 use super::EXIT_FAILURE;
 use super::render::read_input;
+use super::session::{self, ModelArgs, RuntimeArgs};
 
 /// Arguments of `ossa complete`.
 #[derive(Debug, clap::Args)]
@@ -31,25 +30,8 @@ pub struct Args {
     /// The conversation JSON (openai-harmony's shape); `-` or nothing reads standard input.
     #[arg(value_name = "CONVERSATION.json|-")]
     pub file: Option<PathBuf>,
-    /// A gpt-oss GGUF file, run in-process with llama.cpp.
-    #[arg(
-        long,
-        value_name = "PATH",
-        conflicts_with = "server",
-        required_unless_present = "server"
-    )]
-    pub model: Option<PathBuf>,
-    /// A running llama-server, or an OpenAI-compatible server (vLLM, SGLang) serving gpt-oss
-    /// (a URL ending in /v1 selects the OpenAI protocol; OSSA_API_KEY, when set, is sent as
-    /// a bearer token).
-    #[arg(long, value_name = "URL")]
-    pub server: Option<String>,
-    /// Protocol of --server (default: detected).
-    #[arg(long, value_enum, requires = "server")]
-    pub api: Option<Api>,
-    /// Model name sent to an OpenAI-compatible server (default: the first it lists).
-    #[arg(long, value_name = "NAME", requires = "server")]
-    pub server_model: Option<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -65,41 +47,8 @@ pub struct Args {
     /// Minimum probability relative to the most likely token (0 disables).
     #[arg(long, default_value_t = SamplerSettings::default().min_p)]
     pub min_p: f32,
-    /// Sampler seed (default: random).
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u32>,
-    /// Context size in tokens (default: sized to the model and the machine).
-    #[arg(long, value_name = "TOKENS")]
-    pub ctx_size: Option<u32>,
-    /// CPU threads for llama.cpp (default: half the logical CPUs).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<u32>,
-    /// Layers to offload to the GPU: all, none or a number (needs a GPU build).
-    #[arg(long, value_name = "all|none|N", default_value = "all")]
-    pub gpu_layers: String,
-    /// Flash attention.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub flash_attn: Flash,
-}
-
-/// `--api` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Api {
-    /// llama-server's native /completion.
-    LlamaServer,
-    /// OpenAI-compatible /v1/completions.
-    Openai,
-}
-
-/// `--flash-attn` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Flash {
-    /// llama.cpp decides.
-    Auto,
-    /// Always on.
-    On,
-    /// Always off.
-    Off,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
 }
 
 /// Runs `ossa complete`.
@@ -121,10 +70,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         temperature: args.temperature,
         top_p: args.top_p,
         min_p: args.min_p,
-        seed: args.seed,
+        seed: args.runtime.seed,
     };
     sampler.validate()?;
-    let backend = open_backend(&args).await?;
+    let backend = session::open_backend(&args.model, &args.runtime).await?;
     let tokenizer = backend.tokenizer();
     let prompt = encode_rendered(tokenizer, &rendered);
 
@@ -244,41 +193,6 @@ fn stop_name(stop: StopReason) -> &'static str {
     }
 }
 
-async fn open_backend(args: &Args) -> anyhow::Result<Arc<dyn Backend>> {
-    if let Some(url) = &args.server {
-        let options = HttpOptions {
-            api: args.api.map(|api| match api {
-                Api::LlamaServer => HttpApi::LlamaServer,
-                Api::Openai => HttpApi::OpenAiCompletions,
-            }),
-            model: args.server_model.clone(),
-            api_key: std::env::var("OSSA_API_KEY").ok().filter(|k| !k.is_empty()),
-            context_size: args.ctx_size,
-            ..HttpOptions::default()
-        };
-        let backend = HttpBackend::connect(url, options).await?;
-        return Ok(Arc::new(backend));
-    }
-    let Some(path) = args.model.clone() else {
-        anyhow::bail!("give --model PATH or --server URL");
-    };
-    let options = LlamaOptions {
-        gpu_layers: args.gpu_layers.parse::<GpuLayers>()?,
-        threads: args.threads,
-        ctx_size: args.ctx_size,
-        flash_attention: match args.flash_attn {
-            Flash::Auto => FlashAttention::Auto,
-            Flash::On => FlashAttention::On,
-            Flash::Off => FlashAttention::Off,
-        },
-        progress: true,
-    };
-    let backend = tokio::task::spawn_blocking(move || LlamaCppBackend::load(&path, &options))
-        .await
-        .context("the model loading task failed")??;
-    Ok(Arc::new(backend))
-}
-
 /// Feeds the completion to the harmony parser; the prompt ended with `<|start|>assistant`.
 fn parse(tokenizer: &dyn Tokenizer, tokens: &[TokenId], stop: StopReason) -> Vec<ParseItem> {
     let mut parser = StreamParser::new(Some(Role::Assistant), ParseOptions::lenient());
@@ -291,12 +205,7 @@ fn parse(tokenizer: &dyn Tokenizer, tokens: &[TokenId], stop: StopReason) -> Vec
             Err(_) => parser.push_bytes(format!("<|invalid token {id}|>").as_bytes()),
         };
     }
-    let reason = match stop {
-        StopReason::Return | StopReason::Call | StopReason::EndOfText => FinishReason::EndOfStream,
-        StopReason::Length => FinishReason::Truncated,
-        StopReason::Cancelled => FinishReason::Cancelled,
-    };
-    let _ = parser.finish(reason);
+    let _ = parser.finish(FinishReason::from(stop));
     parser.into_items()
 }
 

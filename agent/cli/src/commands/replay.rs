@@ -9,6 +9,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use ossa_agent::event::Toolset;
 use ossa_agent::{
     Agent, AgentParts, AgentSettings, Cancel, EventSink, RecordedTools, ReplayBackend,
 };
@@ -50,16 +51,20 @@ pub struct Args {
     /// for a cassette too).
     #[arg(long, value_name = "PATH")]
     pub transcript: Option<PathBuf>,
+    /// The toolset a hand-written cassette was written for (a recorded transcript says
+    /// which it used).
+    #[arg(long, value_name = "native|functions", default_value = "native")]
+    pub toolset: Toolset,
 }
 
 /// Runs `ossa replay`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let transcript = ossa_agent::Transcript::read(&args.file)?;
-    let backend = ReplayBackend::new(
-        &transcript,
-        ossa_agent::backends::harmony_tokenizer(),
-        args.check,
-    )?;
+    let backend = ReplayBackend::new(&transcript, ossa_agent::harmony_tokenizer(), args.check)?;
+    let toolset = transcript
+        .header
+        .as_ref()
+        .map_or(args.toolset, |header| header.toolset);
     let report = session::ReplayHandle(backend.report());
     let (tools, workspace) = match (args.tools, &args.workspace) {
         (ToolSource::Recorded, _) => (
@@ -69,7 +74,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         (ToolSource::Run, Some(dir)) => {
             let dir = session::workspace_dir(Some(dir))?;
-            (session::open_tools(&dir).await?, Some(dir))
+            (session::open_tools(&dir, toolset).await?, Some(dir))
         }
         (ToolSource::Run, None) => {
             eprintln!(
@@ -95,9 +100,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 AgentSettings::default().tool_output_limit
             },
+            toolset,
             ..AgentSettings::default()
         },
-        None => AgentSettings::default(),
+        None => AgentSettings {
+            toolset,
+            ..AgentSettings::default()
+        },
     };
 
     let session_id = ossa_agent::paths::new_session_id();

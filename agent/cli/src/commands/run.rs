@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use ossa_agent::{Agent, AgentParts, Cancel, EventSink, Outcome};
 
-use super::session::{self, LoopArgs, ModelSource, RuntimeArgs};
+use super::session::{self, LoopArgs, ModelArgs, RuntimeArgs, ToolArgs};
 
 /// Arguments of `ossa run`.
 #[derive(Debug, clap::Args)]
@@ -20,7 +20,7 @@ pub struct Args {
     #[arg(value_name = "TASK")]
     pub task: String,
     #[command(flatten)]
-    pub source: ModelSource,
+    pub model: ModelArgs,
     /// The directory the tools work in (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
@@ -28,6 +28,8 @@ pub struct Args {
     pub loop_args: LoopArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub tool_args: ToolArgs,
     /// Print a JSONL event stream on stdout instead of progress and the answer.
     #[arg(long)]
     pub json: bool,
@@ -58,8 +60,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(super::EXIT_USAGE.into());
     }
     let workspace = session::workspace_dir(args.workspace.as_deref())?;
-    let backend = session::open_backend(&args.source, &args.runtime).await?;
-    let tools = session::open_tools(&workspace).await?;
+    let backend = session::open_backend(&args.model, &args.runtime).await?;
+    let tools = session::open_tools(&workspace, args.tool_args.toolset).await?;
     let session_id = ossa_agent::paths::new_session_id();
     let writer = session::transcript_writer(args.transcript.as_deref(), &session_id)?;
     let transcript_path = writer.path().to_path_buf();
@@ -74,7 +76,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         sink: Box::new(sinks),
         approver: None,
     };
-    let mut agent = Agent::new(parts, args.loop_args.settings(&args.runtime), &workspace)?;
+    let mut agent = Agent::new(
+        parts,
+        args.loop_args.settings(&args.runtime, &args.tool_args),
+        &workspace,
+    )?;
     if !args.json {
         eprintln!("transcript: {}", transcript_path.display());
     }

@@ -1,0 +1,166 @@
+//! The sandboxed tools of a session: ossa's built-in wasm components and the user's
+//! installed ones, named and grouped for the toolset the model is shown.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ossa_agent::event::{
+    ArgumentFormat, FUNCTIONS_NAMESPACE, ToolFailureKind, ToolRecord, Toolset,
+};
+use ossa_agent::{BoxFuture, REPO_BROWSER, ToolExecutor, ToolInvocation, ToolOutcome};
+use ossa_sandbox::{FailureKind, OssaHome, Tool, ToolHost, ToolSource, Toolbox};
+
+/// The built-in components of the native toolset, in the order they are declared, with
+/// the namespace the model calls each in.
+const NATIVE: [(&str, &str); 5] = [
+    (REPO_BROWSER, "print_tree"),
+    (REPO_BROWSER, "search"),
+    (REPO_BROWSER, "open_file"),
+    (REPO_BROWSER, "list_dir"),
+    (REPO_BROWSER, "apply_patch"),
+];
+
+/// The built-in components of the `functions` toolset, in the order they are declared.
+const FUNCTIONS: [&str; 5] = ["read_file", "write_file", "list_dir", "grep", "apply_patch"];
+
+/// One wasmtime engine per process: the first call's cache directory is kept.
+static HOST: OnceLock<ToolHost> = OnceLock::new();
+
+/// The sandboxed tools of a [`Toolbox`] for one toolset, bound to one workspace.
+pub struct SandboxTools {
+    tools: Vec<Tool>,
+    records: Vec<ToolRecord>,
+    workspace: PathBuf,
+}
+
+impl SandboxTools {
+    /// Loads the built-in tools of `toolset` and the user's installed tools (always in
+    /// `functions`), working on `workspace`.
+    pub async fn open(workspace: &Path, toolset: Toolset) -> anyhow::Result<SandboxTools> {
+        let home = OssaHome::from_env()?;
+        let host = match HOST.get() {
+            Some(host) => host.clone(),
+            None => {
+                let host = ToolHost::new(&home.artifacts_dir())?;
+                HOST.get_or_init(|| host).clone()
+            }
+        };
+        let toolbox = Toolbox::open(&host, &home).await?;
+        for problem in toolbox.problems() {
+            tracing::warn!("skipping an installed tool: {problem}");
+        }
+        let builtin = |name: &str| {
+            toolbox
+                .entries()
+                .find(|(tool, source)| **source == ToolSource::Builtin && tool.name() == name)
+                .map(|(tool, _)| tool.clone())
+        };
+        let mut chosen: Vec<(Tool, &str)> = Vec::new();
+        match toolset {
+            Toolset::Native => {
+                for (namespace, name) in NATIVE {
+                    match builtin(name) {
+                        Some(tool) => chosen.push((tool, namespace)),
+                        None => tracing::warn!("the built-in tool {name} is missing"),
+                    }
+                }
+            }
+            Toolset::Functions => {
+                for name in FUNCTIONS {
+                    match builtin(name) {
+                        Some(tool) => chosen.push((tool, FUNCTIONS_NAMESPACE)),
+                        None => tracing::warn!("the built-in tool {name} is missing"),
+                    }
+                }
+            }
+        }
+        for (tool, source) in toolbox.entries() {
+            if matches!(source, ToolSource::User(_)) {
+                chosen.push((tool.clone(), FUNCTIONS_NAMESPACE));
+            }
+        }
+        let records = chosen
+            .iter()
+            .map(|(tool, namespace)| record(tool, namespace))
+            .collect();
+        Ok(SandboxTools {
+            tools: chosen.into_iter().map(|(tool, _)| tool).collect(),
+            records,
+            workspace: workspace.to_path_buf(),
+        })
+    }
+}
+
+/// How a sandboxed tool is offered to the model.
+fn record(tool: &Tool, namespace: &str) -> ToolRecord {
+    let info = tool.info();
+    ToolRecord {
+        name: info.name.clone(),
+        namespace: namespace.to_string(),
+        description: info.description.clone(),
+        parameters: info.parameters.clone(),
+        input: ArgumentFormat::Json,
+        aliases: Default::default(),
+        version: info.version.clone(),
+        hash: tool.sha256().to_string(),
+        writes: tool.policy().can_write(),
+        executes: false,
+        policy: serde_json::to_value(tool.policy()).unwrap_or_default(),
+    }
+}
+
+impl ToolExecutor for SandboxTools {
+    fn tools(&self) -> &[ToolRecord] {
+        &self.records
+    }
+
+    fn call<'a>(&'a self, call: ToolInvocation<'a>) -> BoxFuture<'a, ToolOutcome> {
+        Box::pin(async move {
+            let index = self
+                .records
+                .iter()
+                .position(|record| record.recipient() == call.tool.recipient());
+            let Some(tool) = index.and_then(|index| self.tools.get(index)) else {
+                return ToolOutcome::failed(
+                    ToolFailureKind::UnknownTool,
+                    format!("there is no tool `{}`", call.tool.recipient()),
+                );
+            };
+            match tool
+                .call(&call.arguments.to_string(), &self.workspace)
+                .await
+            {
+                Ok(output) => {
+                    if !output.log.is_empty() {
+                        tracing::debug!(tool = tool.name(), log = %output.log, "tool output log");
+                    }
+                    ToolOutcome::Output(output.text)
+                }
+                Err(failure) => ToolOutcome::Failed {
+                    kind: failure_kind(failure.kind),
+                    message: failure.message,
+                    detail: Some(failure.detail).filter(|detail| !detail.is_empty()),
+                },
+            }
+        })
+    }
+}
+
+/// The loop's name for a sandbox failure.
+pub fn failure_kind(kind: FailureKind) -> ToolFailureKind {
+    match kind {
+        FailureKind::InvalidArgs => ToolFailureKind::InvalidArguments,
+        FailureKind::Denied => ToolFailureKind::Denied,
+        FailureKind::Failed => ToolFailureKind::Failed,
+        FailureKind::Timeout => ToolFailureKind::Timeout,
+        FailureKind::MemoryLimit => ToolFailureKind::MemoryLimit,
+        FailureKind::OutputLimit => ToolFailureKind::OutputLimit,
+        FailureKind::WriteLimit => ToolFailureKind::WriteLimit,
+        FailureKind::StackOverflow => ToolFailureKind::StackOverflow,
+        FailureKind::Panic => ToolFailureKind::Panic,
+        FailureKind::Exit => ToolFailureKind::Exit,
+        FailureKind::Trap => ToolFailureKind::Trap,
+        FailureKind::Host => ToolFailureKind::Host,
+        _ => ToolFailureKind::Failed,
+    }
+}
