@@ -11,6 +11,8 @@
 //! * [`gguf`]: reads and checks a GGUF's metadata in Rust before llama.cpp sees the file.
 //!
 //! Environment variables read by this crate, its tests and its benchmark:
+//! * `HF_ENDPOINT`, `HF_TOKEN`, `HF_HOME`, `HF_HUB_CACHE`, `HF_HUB_OFFLINE`: the Hub client
+//!   ([`hub::HubOptions::from_env`]);
 //! * `OSSA_GGML_BACKENDS_DIR`: where ggml's backend libraries are (only with the
 //!   `dynamic-backends` feature);
 //! * `OSSA_LLAMA_SERVER`: a llama-server binary (scripts/llama-server.sh builds one) for
@@ -26,6 +28,7 @@ mod backend;
 mod error;
 pub mod gguf;
 mod http;
+pub mod hub;
 mod llama;
 mod o200k;
 mod tokenizer;

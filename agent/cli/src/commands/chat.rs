@@ -25,7 +25,7 @@ use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Editor, Helper};
 use serde_json::Value;
 
-use super::session::{self, LoopArgs, ModelSource, RuntimeArgs};
+use super::session::{self, LoopArgs, ModelSource, RuntimeArgs, SamplingArgs};
 
 /// Arguments of `ossa chat`.
 #[derive(Debug, clap::Args)]
@@ -40,6 +40,8 @@ pub struct Args {
     pub loop_args: LoopArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Show the model's analysis (dimmed) as it streams; `--show-reasoning false` hides it.
     #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
     pub show_reasoning: bool,
@@ -69,7 +71,14 @@ Ctrl-C stops the current generation.";
 /// Runs `ossa chat`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let workspace = session::workspace_dir(args.workspace.as_deref())?;
-    let backend = session::open_backend(&args.source, &args.runtime).await?;
+    let flags = session::flag_layer(
+        &args.source,
+        &args.runtime,
+        &args.sampling,
+        Some(&args.loop_args),
+    );
+    let config = session::load_config(Some(&workspace), flags)?;
+    let backend = session::open_backend(&config).await?;
     let tools = session::open_tools(&workspace).await?;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let printer = ChatPrinter::new(std::io::stdout(), color, args.show_reasoning);
@@ -81,7 +90,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }) as Box<dyn Approver>
     });
     let session_id = ossa_agent::paths::new_session_id();
-    let settings = args.loop_args.settings(&args.runtime);
+    let settings = config.agent_settings();
 
     let (mut agent, transcript_path) = match &args.resume {
         Some(path) => {

@@ -11,10 +11,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use ossa_model::hub::HubRef;
 use ossa_model::{
-    Backend, Decoded, FlashAttention, GenerateRequest, GpuLayers, HttpApi, HttpBackend,
-    HttpOptions, LlamaCppBackend, LlamaOptions, SamplerSettings, StopReason, TokenId, Tokenizer,
-    Utf8Stream, encode_rendered,
+    Backend, Decoded, FlashAttention, GenerateRequest, HttpApi, HttpBackend, HttpOptions,
+    LlamaCppBackend, LlamaOptions, StopReason, TokenId, Tokenizer, Utf8Stream, encode_rendered,
 };
 use ossa_prompts::{
     Conversation, FinishReason, ParseItem, ParseOptions, RenderOptions, Role, StreamParser,
@@ -24,6 +24,8 @@ use serde_json::json;
 
 use super::EXIT_FAILURE;
 use super::render::read_input;
+use super::session::{self, ModelSource, RuntimeArgs, SamplingArgs, parse_hub_ref};
+use crate::config::{Config, ModelChoice};
 
 /// Arguments of `ossa complete`.
 #[derive(Debug, clap::Args)]
@@ -31,14 +33,19 @@ pub struct Args {
     /// The conversation JSON (openai-harmony's shape); `-` or nothing reads standard input.
     #[arg(value_name = "CONVERSATION.json|-")]
     pub file: Option<PathBuf>,
-    /// A gpt-oss GGUF file, run in-process with llama.cpp.
+    /// A gpt-oss GGUF file, run in-process with llama.cpp (default: the model the config
+    /// names, see `ossa config show`).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["server", "hf"])]
+    pub model: Option<PathBuf>,
+    /// A gpt-oss GGUF from the Hugging Face Hub (e.g. ggml-org/gpt-oss-20b-GGUF), downloaded
+    /// into the shared Hub cache if needed.
     #[arg(
         long,
-        value_name = "PATH",
-        conflicts_with = "server",
-        required_unless_present = "server"
+        value_name = "REPO[:QUANT|FILE]",
+        value_parser = parse_hub_ref,
+        conflicts_with = "server"
     )]
-    pub model: Option<PathBuf>,
+    pub hf: Option<HubRef>,
     /// A running llama-server, or an OpenAI-compatible server (vLLM, SGLang) serving gpt-oss
     /// (a URL ending in /v1 selects the OpenAI protocol; OSSA_API_KEY, when set, is sent as
     /// a bearer token).
@@ -56,27 +63,10 @@ pub struct Args {
     /// Most tokens to generate.
     #[arg(long, value_name = "N", default_value_t = 2048)]
     pub max_tokens: u32,
-    /// Sampling temperature (0 = greedy).
-    #[arg(long, default_value_t = SamplerSettings::default().temperature)]
-    pub temperature: f32,
-    /// Nucleus sampling threshold.
-    #[arg(long, default_value_t = SamplerSettings::default().top_p)]
-    pub top_p: f32,
-    /// Minimum probability relative to the most likely token (0 disables).
-    #[arg(long, default_value_t = SamplerSettings::default().min_p)]
-    pub min_p: f32,
-    /// Sampler seed (default: random).
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u32>,
-    /// Context size in tokens (default: sized to the model and the machine).
-    #[arg(long, value_name = "TOKENS")]
-    pub ctx_size: Option<u32>,
-    /// CPU threads for llama.cpp (default: half the logical CPUs).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<u32>,
-    /// Layers to offload to the GPU: all, none or a number (needs a GPU build).
-    #[arg(long, value_name = "all|none|N", default_value = "all")]
-    pub gpu_layers: String,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
     /// Flash attention.
     #[arg(long, value_enum, default_value = "auto")]
     pub flash_attn: Flash,
@@ -117,14 +107,18 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         &RenderOptions::default(),
     )
     .with_context(|| format!("cannot render the conversation in {source}"))?;
-    let sampler = SamplerSettings {
-        temperature: args.temperature,
-        top_p: args.top_p,
-        min_p: args.min_p,
-        seed: args.seed,
+    let source = ModelSource {
+        model: args.model.clone(),
+        hf: args.hf.clone(),
+        server: args.server.clone(),
+        replay: None,
     };
+    let flags = session::flag_layer(&source, &args.runtime, &args.sampling, None);
+    let workspace = std::env::current_dir().context("cannot read the current directory")?;
+    let config = session::load_config(Some(&workspace), flags)?;
+    let sampler = config.sampler();
     sampler.validate()?;
-    let backend = open_backend(&args).await?;
+    let backend = open_backend(&args, &config).await?;
     let tokenizer = backend.tokenizer();
     let prompt = encode_rendered(tokenizer, &rendered);
 
@@ -244,28 +238,31 @@ fn stop_name(stop: StopReason) -> &'static str {
     }
 }
 
-async fn open_backend(args: &Args) -> anyhow::Result<Arc<dyn Backend>> {
-    if let Some(url) = &args.server {
-        let options = HttpOptions {
-            api: args.api.map(|api| match api {
-                Api::LlamaServer => HttpApi::LlamaServer,
-                Api::Openai => HttpApi::OpenAiCompletions,
-            }),
-            model: args.server_model.clone(),
-            api_key: std::env::var("OSSA_API_KEY").ok().filter(|k| !k.is_empty()),
-            context_size: args.ctx_size,
-            ..HttpOptions::default()
-        };
-        let backend = HttpBackend::connect(url, options).await?;
-        return Ok(Arc::new(backend));
-    }
-    let Some(path) = args.model.clone() else {
-        anyhow::bail!("give --model PATH or --server URL");
+async fn open_backend(args: &Args, config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+    let path = match config.model() {
+        Some(ModelChoice::Server(url)) => {
+            let options = HttpOptions {
+                api: args.api.map(|api| match api {
+                    Api::LlamaServer => HttpApi::LlamaServer,
+                    Api::Openai => HttpApi::OpenAiCompletions,
+                }),
+                model: args.server_model.clone(),
+                api_key: std::env::var("OSSA_API_KEY").ok().filter(|k| !k.is_empty()),
+                context_size: config.ctx_size(),
+                ..HttpOptions::default()
+            };
+            let backend = HttpBackend::connect(url, options).await?;
+            return Ok(Arc::new(backend));
+        }
+        Some(ModelChoice::Path(path)) => path.clone(),
+        Some(ModelChoice::Hf(reference)) => super::pull::fetch(reference).await?,
+        Some(ModelChoice::Replay(_)) => anyhow::bail!("ossa complete cannot replay a transcript"),
+        None => anyhow::bail!("{}", super::pull::NO_MODEL),
     };
     let options = LlamaOptions {
-        gpu_layers: args.gpu_layers.parse::<GpuLayers>()?,
-        threads: args.threads,
-        ctx_size: args.ctx_size,
+        gpu_layers: config.gpu_layers(),
+        threads: config.threads(),
+        ctx_size: config.ctx_size(),
         flash_attention: match args.flash_attn {
             Flash::Auto => FlashAttention::Auto,
             Flash::On => FlashAttention::On,

@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 pub mod chat;
 pub mod complete;
+pub mod completions;
+pub mod config;
 pub mod parse;
+pub mod pull;
 pub mod render;
 pub mod replay;
 pub mod run;

@@ -1,5 +1,6 @@
-//! What `ossa run`, `ossa chat` and `ossa replay` share: the model and loop flags, and
-//! building a model, tools and sinks from them.
+//! What `ossa run`, `ossa chat` and `ossa replay` share: the model, sampling and loop
+//! flags (the top layer of the config, see `crate::config`), and building a model, tools
+//! and sinks from the effective settings.
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
@@ -8,22 +9,28 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use ossa_agent::backends::ModelOptions;
-use ossa_agent::event::SamplerSettings;
-use ossa_agent::{
-    AgentSettings, EventSink, Outcome, ReplayBackend, ToolExecutor, Transcript, TranscriptWriter,
-};
-use ossa_model::Backend;
+use ossa_agent::{EventSink, Outcome, ReplayBackend, ToolExecutor, Transcript, TranscriptWriter};
+use ossa_model::hub::HubRef;
+use ossa_model::{Backend, GpuLayers};
 use ossa_prompts::ReasoningEffort;
+
+use crate::config::{self, Config, Key, Layer, ModelChoice};
 
 use super::{EXIT_CANCELLED, EXIT_LIMIT, EXIT_MODEL};
 
-/// Where completions come from: exactly one of these.
+/// Where completions come from: at most one of these; without one, `model.path`,
+/// `model.hf` or `model.server` from the config (`ossa config show`).
 #[derive(Debug, Clone, clap::Args)]
-#[group(required = true, multiple = false)]
+#[group(multiple = false)]
 pub struct ModelSource {
-    /// A gpt-oss GGUF file, run in-process with llama.cpp.
+    /// A gpt-oss GGUF file, run in-process with llama.cpp (a split model: its first part).
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
+    /// A gpt-oss GGUF from the Hugging Face Hub, e.g. ggml-org/gpt-oss-20b-GGUF: downloaded
+    /// (resumable, checksummed) into the shared Hub cache, then run with llama.cpp. QUANT
+    /// picks the file whose name contains it (e.g. :Q4_K_M), FILE names one exactly.
+    #[arg(long, value_name = "REPO[:QUANT|FILE]", value_parser = parse_hub_ref)]
+    pub hf: Option<HubRef>,
     /// A running llama-server or OpenAI-compatible engine (vLLM, SGLang) serving gpt-oss.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
@@ -32,19 +39,40 @@ pub struct ModelSource {
     pub replay: Option<PathBuf>,
 }
 
+/// `--hf` values, checked when the command line is parsed.
+pub fn parse_hub_ref(text: &str) -> Result<HubRef, String> {
+    text.parse()
+        .map_err(|err: ossa_model::hub::HubError| err.to_string())
+}
+
 /// Model runtime settings (llama.cpp and HTTP backends).
 #[derive(Debug, Clone, clap::Args)]
 pub struct RuntimeArgs {
     /// Context size in tokens (default: sized to the model and the machine).
     #[arg(long, value_name = "TOKENS")]
     pub ctx_size: Option<u32>,
-    /// CPU threads for llama.cpp (default: the physical cores).
+    /// CPU threads for llama.cpp (default: half the logical CPUs).
     #[arg(long, value_name = "N")]
     pub threads: Option<u32>,
-    /// Layers to offload to the GPU: all, none or a number (needs a GPU build).
-    #[arg(long, value_name = "all|none|N")]
-    pub gpu_layers: Option<String>,
-    /// Sampler seed.
+    /// Layers to offload to the GPU: all, none or a number (needs a GPU build; default all).
+    #[arg(long, value_name = "all|none|N", value_parser = config::parse_gpu_layers)]
+    pub gpu_layers: Option<GpuLayers>,
+}
+
+/// Sampling. The defaults are OpenAI's recommendation for gpt-oss.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SamplingArgs {
+    /// Sampling temperature; 0 is greedy (default 1.0).
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling: keep the most likely tokens up to this total probability
+    /// (default 1.0, off).
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f32>,
+    /// Drop tokens less likely than this fraction of the most likely one (default 0, off).
+    #[arg(long, value_name = "P")]
+    pub min_p: Option<f32>,
+    /// Sampler seed (default: a fresh one per session, recorded in the transcript).
     #[arg(long, value_name = "N")]
     pub seed: Option<u32>,
 }
@@ -52,19 +80,19 @@ pub struct RuntimeArgs {
 /// The loop's limits.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoopArgs {
-    /// Reasoning effort written in the system message.
-    #[arg(long, value_enum, default_value = "medium")]
-    pub reasoning: Reasoning,
-    /// Most model completions per turn before giving up.
-    #[arg(long, value_name = "N", default_value_t = AgentSettings::default().max_steps)]
-    pub max_steps: u32,
-    /// Most tokens in one completion.
-    #[arg(long, value_name = "N", default_value_t = AgentSettings::default().max_tokens)]
-    pub max_tokens: u32,
-    /// Cap on one tool output given to the model, in bytes (longer outputs keep their head
-    /// and tail with a note).
-    #[arg(long, value_name = "BYTES", default_value_t = AgentSettings::default().tool_output_limit)]
-    pub tool_output_limit: usize,
+    /// Reasoning effort written in the system message (default medium).
+    #[arg(long, value_enum)]
+    pub reasoning: Option<Reasoning>,
+    /// Most model completions per turn before giving up (default 40).
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<u32>,
+    /// Most tokens in one completion (default 8192).
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u32>,
+    /// Cap on one tool output given to the model, in bytes (default 16384; longer outputs
+    /// keep their head and tail with a note).
+    #[arg(long, value_name = "BYTES")]
+    pub tool_output_limit: Option<usize>,
 }
 
 /// `--reasoning` values.
@@ -88,31 +116,55 @@ impl From<Reasoning> for ReasoningEffort {
     }
 }
 
-impl LoopArgs {
-    /// The agent settings these flags describe.
-    pub fn settings(&self, runtime: &RuntimeArgs) -> AgentSettings {
-        let defaults = AgentSettings::default();
-        AgentSettings {
-            // A seed is always chosen (and so recorded) to make a session reproducible.
-            sampler: SamplerSettings {
-                seed: Some(runtime.seed.unwrap_or_else(fresh_seed)),
-                ..defaults.sampler
-            },
-            reasoning: self.reasoning.into(),
-            max_steps: self.max_steps,
-            max_tokens: self.max_tokens,
-            tool_output_limit: self.tool_output_limit,
-            ..defaults
-        }
+/// The settings the flags give: the highest-precedence layer of the config.
+pub fn flag_layer(
+    source: &ModelSource,
+    runtime: &RuntimeArgs,
+    sampling: &SamplingArgs,
+    loop_args: Option<&LoopArgs>,
+) -> Layer {
+    let mut layer = Layer::default();
+    let model = [
+        source
+            .model
+            .clone()
+            .map(|p| ("--model", ModelChoice::Path(p))),
+        source.hf.clone().map(|r| ("--hf", ModelChoice::Hf(r))),
+        source
+            .server
+            .clone()
+            .map(|u| ("--server", ModelChoice::Server(u))),
+        source
+            .replay
+            .clone()
+            .map(|p| ("--replay", ModelChoice::Replay(p))),
+    ];
+    if let Some((flag, choice)) = model.into_iter().flatten().next() {
+        layer.model = Some(choice);
+        layer.mark_flag(Key::Model, flag);
     }
+    layer.ctx_size = runtime.ctx_size;
+    layer.threads = runtime.threads;
+    layer.gpu_layers = runtime.gpu_layers;
+    layer.temperature = sampling.temperature;
+    layer.top_p = sampling.top_p;
+    layer.min_p = sampling.min_p;
+    layer.seed = sampling.seed;
+    if let Some(loop_args) = loop_args {
+        layer.reasoning = loop_args.reasoning.map(Into::into);
+        layer.max_steps = loop_args.max_steps;
+        layer.max_tokens = loop_args.max_tokens;
+        layer.tool_output_limit = loop_args.tool_output_limit;
+    }
+    layer
 }
 
-/// A seed from the clock, for sessions started without `--seed`.
-fn fresh_seed() -> u32 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    now.subsec_nanos() ^ (now.as_secs() as u32)
+/// The effective settings for `workspace` under the flags; warnings (a workspace config
+/// asking for more than the user grants) go to stderr.
+pub fn load_config(workspace: Option<&Path>, flags: Layer) -> anyhow::Result<Config> {
+    let config = Config::load_for(workspace, flags)?;
+    config.warn();
+    Ok(config)
 }
 
 /// The exit code for a turn's outcome.
@@ -139,33 +191,32 @@ pub fn workspace_dir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     })
 }
 
-impl RuntimeArgs {
-    fn options(&self) -> ModelOptions {
-        ModelOptions {
-            ctx_size: self.ctx_size,
-            threads: self.threads,
-            gpu_layers: self.gpu_layers.clone(),
+/// Opens the model the config names (flags first): a GGUF, a Hub model (downloaded
+/// first if the cache lacks it), a server, or a replay.
+pub async fn open_backend(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+    let options = ModelOptions {
+        ctx_size: config.ctx_size(),
+        threads: config.threads(),
+        gpu_layers: Some(match config.gpu_layers() {
+            GpuLayers::All => "all".to_string(),
+            GpuLayers::None => "none".to_string(),
+            GpuLayers::Count(n) => n.to_string(),
+        }),
+    };
+    match config.model() {
+        Some(ModelChoice::Replay(path)) => {
+            let transcript = Transcript::read(path)?;
+            let tokenizer = ossa_agent::backends::harmony_tokenizer();
+            Ok(Arc::new(ReplayBackend::new(&transcript, tokenizer, false)?))
         }
+        Some(ModelChoice::Path(path)) => ossa_agent::backends::llama_backend(path, &options).await,
+        Some(ModelChoice::Hf(reference)) => {
+            let path = super::pull::fetch(reference).await?;
+            ossa_agent::backends::llama_backend(&path, &options).await
+        }
+        Some(ModelChoice::Server(url)) => ossa_agent::backends::http_backend(url, &options).await,
+        None => anyhow::bail!("{}", super::pull::NO_MODEL),
     }
-}
-
-/// Opens the model the flags name.
-pub async fn open_backend(
-    source: &ModelSource,
-    runtime: &RuntimeArgs,
-) -> anyhow::Result<Arc<dyn Backend>> {
-    if let Some(path) = &source.replay {
-        let transcript = Transcript::read(path)?;
-        let tokenizer = ossa_agent::backends::harmony_tokenizer();
-        return Ok(Arc::new(ReplayBackend::new(&transcript, tokenizer, false)?));
-    }
-    if let Some(path) = &source.model {
-        return ossa_agent::backends::llama_backend(path, &runtime.options()).await;
-    }
-    if let Some(url) = &source.server {
-        return ossa_agent::backends::http_backend(url, &runtime.options()).await;
-    }
-    anyhow::bail!("give one of --model PATH, --server URL or --replay FILE")
 }
 
 /// Access to a replay's report after the run.
