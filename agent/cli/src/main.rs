@@ -100,6 +100,36 @@ mod tests {
     }
 
     #[test]
+    fn defaults_written_in_the_help_are_the_real_ones() {
+        let defaults = ossa_agent::AgentSettings::default();
+        let sampler = ossa_model::SamplerSettings::default();
+        let command = Cli::command();
+        let run = command.find_subcommand("run").unwrap();
+        let help = |id: &str| {
+            run.get_arguments()
+                .find(|a| a.get_id() == id)
+                .and_then(|a| a.get_help())
+                .map(|h| h.to_string())
+                .unwrap_or_default()
+        };
+        for (id, default) in [
+            ("max_steps", defaults.max_steps.to_string()),
+            ("max_tokens", defaults.max_tokens.to_string()),
+            ("tool_output_limit", defaults.tool_output_limit.to_string()),
+            ("reasoning", defaults.reasoning.as_str().to_string()),
+            ("temperature", format!("{:?}", sampler.temperature)),
+            ("top_p", format!("{:?}", sampler.top_p)),
+            ("min_p", format!("{}", sampler.min_p)),
+        ] {
+            assert!(
+                help(id).contains(&format!("(default {default}")),
+                "--{id}: {}",
+                help(id)
+            );
+        }
+    }
+
+    #[test]
     fn completions_mention_every_subcommand_and_flag() {
         for shell in [
             clap_complete::Shell::Bash,

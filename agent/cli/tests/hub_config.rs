@@ -422,7 +422,7 @@ fn without_a_model_anywhere_the_error_says_how_to_get_one() {
     let home = Home::new(&hub);
     let out = home.ossa(&["run", "fix it"]);
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "a usage error: {stderr}");
     assert!(
         stderr.contains("--hf ggml-org/gpt-oss-20b-GGUF") && stderr.contains("config"),
         "{stderr}"

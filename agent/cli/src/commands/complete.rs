@@ -257,7 +257,7 @@ async fn open_backend(args: &Args, config: &Config) -> anyhow::Result<Arc<dyn Ba
         Some(ModelChoice::Path(path)) => path.clone(),
         Some(ModelChoice::Hf(reference)) => super::pull::fetch(reference).await?,
         Some(ModelChoice::Replay(_)) => anyhow::bail!("ossa complete cannot replay a transcript"),
-        None => anyhow::bail!("{}", super::pull::NO_MODEL),
+        None => return Err(super::UsageError(super::pull::NO_MODEL.into()).into()),
     };
     let options = LlamaOptions {
         gpu_layers: config.gpu_layers(),

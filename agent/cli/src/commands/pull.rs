@@ -52,10 +52,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             let config = super::session::load_config(Some(&workspace), config::Layer::default())?;
             match config.model() {
                 Some(ModelChoice::Hf(reference)) => reference.clone(),
-                _ => anyhow::bail!(
-                    "name the model to download, e.g. `ossa pull {GPT_OSS_20B}` or `ossa pull \
-                     {GPT_OSS_120B}` (or set `[model] hf = ...` in the config)"
-                ),
+                _ => {
+                    return Err(super::UsageError(format!(
+                        "name the model to download, e.g. `ossa pull {GPT_OSS_20B}` or `ossa pull \
+                         {GPT_OSS_120B}` (or set `[model] hf = ...` in the config)"
+                    ))
+                    .into());
+                }
             }
         }
     };
