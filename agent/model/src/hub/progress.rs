@@ -23,6 +23,10 @@ impl Progress for NoProgress {
     fn finish(&mut self) {}
 }
 
+/// The bar: file name, bar, bytes done of the total, speed, time left.
+const TEMPLATE: &str =
+    "{msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}";
+
 /// A progress bar on stderr with size, speed and time left (indicatif), drawn only when
 /// stderr is a terminal.
 #[derive(Debug, Default)]
@@ -47,9 +51,7 @@ impl Progress for TerminalProgress {
             Some(total) => indicatif::ProgressBar::new(total),
             None => indicatif::ProgressBar::no_length(),
         };
-        let template = "{msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} \
-                        {binary_bytes_per_sec} ETA {eta}";
-        let style = indicatif::ProgressStyle::with_template(template)
+        let style = indicatif::ProgressStyle::with_template(TEMPLATE)
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
             .progress_chars("=> ");
         bar.set_style(style);
@@ -75,5 +77,25 @@ impl Progress for TerminalProgress {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_template_is_valid_and_a_resumed_transfer_starts_at_its_offset() {
+        indicatif::ProgressStyle::with_template(TEMPLATE).unwrap();
+        let mut progress = TerminalProgress::default();
+        progress.start("dir/m.gguf", Some(100), 40);
+        let bar = progress.bar.clone().unwrap();
+        assert_eq!(bar.position(), 40);
+        assert_eq!(bar.message(), "m.gguf (resuming)");
+        progress.advance(60);
+        assert_eq!(bar.position(), 100);
+        progress.finish();
+        assert!(progress.bar.is_none() && bar.is_finished());
     }
 }
