@@ -215,7 +215,7 @@ pub async fn open_backend(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
             ossa_agent::backends::llama_backend(&path, &options).await
         }
         Some(ModelChoice::Server(url)) => ossa_agent::backends::http_backend(url, &options).await,
-        None => return Err(super::UsageError(super::pull::NO_MODEL.into()).into()),
+        None => Err(super::UsageError(super::pull::NO_MODEL.into()).into()),
     }
 }
 
