@@ -6,7 +6,7 @@
 //! * `GET /api/models/OWNER/NAME/revision/REV` (`?blobs=true`): the commit and the files,
 //!   with `size`, `blobId` and, for LFS files, `lfs.sha256`;
 //! * `GET /OWNER/NAME/resolve/REV/PATH`: an LFS file answers `302` to a content URL
-//!   (`/cdn/SHA256`) with `X-Repo-Commit`, `X-Linked-Etag` and `X-Linked-Size`; a regular
+//!   (`/cdn/OWNER/NAME/SHA256`) with `X-Repo-Commit`, `X-Linked-Etag` and `X-Linked-Size`; a regular
 //!   file is served directly;
 //! * `Range: bytes=N-` / `bytes=N-M` on file bodies (`206`, `416`);
 //! * errors with the Hub's `X-Error-Code` header: `RepoNotFound`, `RevisionNotFound`,
@@ -382,7 +382,7 @@ fn route(request: &Request, state: &mut State) -> Response {
             let file = file.join("/");
             resolve(request, state, &format!("{owner}/{name}"), rev, &file)
         }
-        ["cdn", sha] => content(request, state, sha),
+        ["cdn", owner, name, sha] => content(request, state, &format!("{owner}/{name}"), sha),
         _ => Response::hub_error(404, "EntryNotFound", "no such route"),
     }
 }
@@ -463,7 +463,7 @@ fn resolve(request: &Request, state: &mut State, id: &str, rev: &str, path: &str
     let commit = repo.commit.clone();
     if file.lfs {
         return Response::new(302)
-            .header("Location", format!("/cdn/{}", file.sha256()))
+            .header("Location", format!("/cdn/{id}/{}", file.sha256()))
             .header("X-Repo-Commit", commit)
             .header("X-Linked-Etag", format!("\"{}\"", file.sha256()))
             .header("X-Linked-Size", file.data.len().to_string())
@@ -475,10 +475,11 @@ fn resolve(request: &Request, state: &mut State, id: &str, rev: &str, path: &str
         .header("ETag", format!("\"{}\"", file.blob_id()))
 }
 
-fn content(request: &Request, state: &mut State, sha: &str) -> Response {
+fn content(request: &Request, state: &mut State, id: &str, sha: &str) -> Response {
     let file = state
         .repos
-        .values()
+        .get(id)
+        .into_iter()
         .flat_map(|repo| repo.files.iter())
         .find(|file| file.lfs && file.sha256() == sha)
         .cloned();
@@ -566,20 +567,23 @@ mod tests {
 
         let (head, _) = get(&hub, "/o/r/resolve/main/m.gguf", &[]);
         assert!(head.starts_with("HTTP/1.1 302"), "{head}");
-        assert!(head.contains(&format!("Location: /cdn/{sha}")), "{head}");
+        assert!(
+            head.contains(&format!("Location: /cdn/o/r/{sha}")),
+            "{head}"
+        );
 
-        let (head, body) = get(&hub, &format!("/cdn/{sha}"), &[("Range", "bytes=4-")]);
+        let (head, body) = get(&hub, &format!("/cdn/o/r/{sha}"), &[("Range", "bytes=4-")]);
         assert!(head.starts_with("HTTP/1.1 206"), "{head}");
         assert!(head.contains("Content-Range: bytes 4-9/10"), "{head}");
         assert_eq!(body, b"456789");
 
-        let (head, _) = get(&hub, &format!("/cdn/{sha}"), &[("Range", "bytes=10-")]);
+        let (head, _) = get(&hub, &format!("/cdn/o/r/{sha}"), &[("Range", "bytes=10-")]);
         assert!(head.starts_with("HTTP/1.1 416"), "{head}");
 
         hub.cut_transfer("m.gguf", 3, 1);
-        let (_, body) = get(&hub, &format!("/cdn/{sha}"), &[]);
+        let (_, body) = get(&hub, &format!("/cdn/o/r/{sha}"), &[]);
         assert_eq!(body, b"012");
-        let (_, body) = get(&hub, &format!("/cdn/{sha}"), &[]);
+        let (_, body) = get(&hub, &format!("/cdn/o/r/{sha}"), &[]);
         assert_eq!(body, b"0123456789");
         assert_eq!(hub.body_requests("m.gguf").len(), 4);
 
