@@ -70,6 +70,12 @@ pub(crate) fn url(endpoint: &str, segments: &[&str]) -> Result<reqwest::Url, Hub
         endpoint: endpoint.to_string(),
         reason: err.to_string(),
     })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(HubError::BadEndpoint {
+            endpoint: endpoint.to_string(),
+            reason: "it must start with https:// (or http://)".into(),
+        });
+    }
     url.path_segments_mut()
         .map_err(|()| HubError::BadEndpoint {
             endpoint: endpoint.to_string(),

@@ -31,6 +31,7 @@ struct Partial {
 impl Partial {
     /// Opens the `.incomplete` file (creating it) and hashes what it already holds.
     async fn open(path: &Path) -> Result<Partial, HubError> {
+        let task_path = path.to_path_buf();
         let path = path.to_path_buf();
         tokio::task::spawn_blocking(move || {
             let io_err = |action, source| HubError::Io {
@@ -62,7 +63,7 @@ impl Partial {
         .await
         .map_err(|e| HubError::Io {
             action: "hash",
-            path: PathBuf::new(),
+            path: task_path,
             source: std::io::Error::other(e.to_string()),
         })?
     }

@@ -553,4 +553,19 @@ mod tests {
 
         assert!(matches!(options(&[]), Err(HubError::NoCacheDir)));
     }
+
+    #[test]
+    fn a_bad_endpoint_is_refused_up_front() {
+        for endpoint in ["localhost:8080", "ftp://mirror", "not a url"] {
+            let o = HubOptions {
+                endpoint: endpoint.into(),
+                ..options(&[("HOME", "/h")]).unwrap()
+            };
+            let err = Hub::new(o).unwrap_err().to_string();
+            assert!(
+                err.contains("HF_ENDPOINT") && err.contains(endpoint),
+                "{err}"
+            );
+        }
+    }
 }
