@@ -392,7 +392,7 @@ pub struct GptOssSummary {
     pub n_ctx_train: u32,
     /// Sliding window of the SWA layers.
     pub n_swa: u32,
-    /// Size of the file.
+    /// Size of the file (of all parts, for a split model).
     pub file_size: u64,
 }
 
@@ -417,11 +417,118 @@ pub fn inspect_gpt_oss(path: &Path) -> Result<GptOssSummary, ModelError> {
             ),
         });
     }
-    let header = read_header(path)?;
+    let header = with_split_parts(path, read_header(path)?)?;
     check_gpt_oss(&header, path).map_err(|reason| ModelError::InvalidModel {
         path: path.to_path_buf(),
         reason,
     })
+}
+
+/// The paths of a split model's parts, first part first, given the first part's path and
+/// header; `None` when the file is a whole model. A split model (`gguf-split`, as
+/// gpt-oss-120b ships) carries `split.count` and `split.no` in every part and all other
+/// metadata in the first; llama.cpp finds parts 2..n by the first part's name,
+/// `NAME-00001-of-0000n.gguf`, so the same rule is applied here.
+pub fn split_parts(path: &Path, header: &GgufHeader) -> Result<Option<Vec<PathBuf>>, ModelError> {
+    let invalid = |reason: String| ModelError::InvalidModel {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let count = match header.metadata.get("split.count") {
+        None => return Ok(None),
+        Some(MetaEntry {
+            value: MetaValue::Uint(n),
+            ..
+        }) if *n <= u64::from(u16::MAX) => *n as u16,
+        Some(_) => return Err(invalid("metadata key 'split.count' is not a uint16".into())),
+    };
+    if count <= 1 {
+        return Ok(None);
+    }
+    let index = split_index(header).map_err(&invalid)?;
+    if index != 0 {
+        return Err(invalid(format!(
+            "it is part {} of a split model of {count} parts: give the first part \
+             (the file ending in -00001-of-{count:05}.gguf)",
+            index + 1
+        )));
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let suffix = format!("-00001-of-{count:05}.gguf");
+    let Some(prefix) = name.strip_suffix(&suffix).filter(|p| !p.is_empty()) else {
+        return Err(invalid(format!(
+            "it is the first part of a split model of {count} parts but is not named \
+             NAME{suffix}, the name llama.cpp finds the other parts by"
+        )));
+    };
+    let dir = path.parent().unwrap_or(Path::new(""));
+    Ok(Some(
+        (1..=count)
+            .map(|i| dir.join(format!("{prefix}-{i:05}-of-{count:05}.gguf")))
+            .collect(),
+    ))
+}
+
+fn split_index(header: &GgufHeader) -> Result<u64, String> {
+    match header.metadata.get("split.no") {
+        Some(MetaEntry {
+            value: MetaValue::Uint(n),
+            ..
+        }) => Ok(*n),
+        Some(_) => Err("metadata key 'split.no' is not a uint16".into()),
+        None => Err("metadata key 'split.no' is missing from a split model's part".into()),
+    }
+}
+
+/// For a split model, `first`'s header with every part's tensors added (each part's data
+/// checked against its own size); otherwise `first` unchanged.
+fn with_split_parts(path: &Path, mut first: GgufHeader) -> Result<GgufHeader, ModelError> {
+    let Some(parts) = split_parts(path, &first)? else {
+        return Ok(first);
+    };
+    let count = parts.len();
+    let mut names: HashMap<String, ()> =
+        first.tensors.iter().map(|t| (t.name.clone(), ())).collect();
+    for (index, part) in parts.iter().enumerate().skip(1) {
+        if !part.is_file() {
+            return Err(ModelError::ModelFile {
+                path: part.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!(
+                        "part {} of {count} of the split model is missing: download every part \
+                         (ossa pull does)",
+                        index + 1
+                    ),
+                ),
+            });
+        }
+        let header = read_header(part)?;
+        let invalid = |reason: String| ModelError::InvalidModel {
+            path: part.clone(),
+            reason,
+        };
+        let found = split_index(&header).map_err(&invalid)?;
+        if found != index as u64 {
+            return Err(invalid(format!(
+                "its split.no is {found}, expected {index} from its name"
+            )));
+        }
+        for tensor in header.tensors {
+            if names.insert(tensor.name.clone(), ()).is_some() {
+                return Err(invalid(format!(
+                    "tensor '{}' is also in another part",
+                    tensor.name
+                )));
+            }
+            first.tensors.push(tensor);
+        }
+        first.file_size += header.file_size;
+    }
+    Ok(first)
 }
 
 struct Meta<'a>(&'a BTreeMap<String, MetaEntry>);
@@ -768,6 +875,47 @@ mod tests {
             err.to_string().contains("unknown metadata type 42"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_split_model_is_checked_across_its_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = ossa_tiny_gguf::Spec::tiny();
+        let parts = ossa_tiny_gguf::write_split(&spec, dir.path(), "tiny", 3).unwrap();
+        let whole = dir.path().join("whole.gguf");
+        ossa_tiny_gguf::write(&spec, &whole).unwrap();
+
+        let split = inspect_gpt_oss(&parts[0]).unwrap();
+        let single = inspect_gpt_oss(&whole).unwrap();
+        assert_eq!(split.n_layer, single.n_layer);
+        assert_eq!(split.n_vocab, single.n_vocab);
+        let total: u64 = parts
+            .iter()
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .sum();
+        assert_eq!(split.file_size, total);
+        assert_eq!(
+            split_parts(&parts[0], &read_header(&parts[0]).unwrap())
+                .unwrap()
+                .unwrap(),
+            parts
+        );
+
+        // A later part is not a model by itself.
+        let err = inspect_gpt_oss(&parts[1]).unwrap_err().to_string();
+        assert!(err.contains("part 2 of a split model of 3"), "{err}");
+        // A missing part is named.
+        std::fs::remove_file(&parts[2]).unwrap();
+        let err = inspect_gpt_oss(&parts[0]).unwrap_err().to_string();
+        assert!(
+            err.contains("tiny-00003-of-00003.gguf") && err.contains("part 3 of 3"),
+            "{err}"
+        );
+        // The first part under another name cannot find its siblings.
+        let renamed = dir.path().join("renamed.gguf");
+        std::fs::rename(&parts[0], &renamed).unwrap();
+        let err = inspect_gpt_oss(&renamed).unwrap_err().to_string();
+        assert!(err.contains("-00001-of-00003.gguf"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //! and the o200k tokenizer, with no C++ to build.
 //!
 //! Environment variables read by this crate, its tests and its benchmark:
+//! * `HF_ENDPOINT`, `HF_TOKEN`, `HF_HOME`, `HF_HUB_CACHE`, `HF_HUB_OFFLINE`: the Hub client
+//!   ([`hub::HubOptions::from_env`]);
 //! * `OSSA_GGML_BACKENDS_DIR`: where ggml's backend libraries are (only with the
 //!   `dynamic-backends` feature);
 //! * `OSSA_LLAMA_SERVER`: a llama-server binary (scripts/llama-server.sh builds one) for
@@ -31,6 +33,7 @@ mod error;
 #[cfg(feature = "llama")]
 pub mod gguf;
 mod http;
+pub mod hub;
 #[cfg(feature = "llama")]
 mod llama;
 mod o200k;

@@ -310,3 +310,55 @@ async fn invalid_urls_and_ids_are_rejected() {
         "{err}"
     );
 }
+
+/// `--temperature`, `--top-p`, `--min-p` and `--seed` reach both protocols unchanged
+/// (llama-server additionally gets `top_k: 0` so its own default does not cut the
+/// distribution).
+#[tokio::test]
+async fn sampling_settings_reach_both_protocols() {
+    let sampler = ossa_model::SamplerSettings {
+        temperature: 0.6,
+        top_p: 0.9,
+        min_p: 0.05,
+        seed: Some(11),
+    };
+    let as_f32 = |v: &serde_json::Value| v.as_f64().unwrap() as f32;
+
+    let (url, requests) = serve(
+        Some(PROPS),
+        None,
+        vec![sse(&[
+            r#"{"content":"<|return|>","tokens":[200002],"stop":true,"stop_type":"eos"}"#,
+        ])],
+    )
+    .await;
+    let backend = HttpBackend::connect(&url, fast_options()).await.unwrap();
+    let mut request = GenerateRequest::new(&[200006, 1]);
+    request.sampler = sampler;
+    backend.generate(&request, &mut |_| {}).await.unwrap();
+    let body = body_of(requests.lock().unwrap().last().unwrap());
+    assert_eq!(as_f32(&body["temperature"]), 0.6);
+    assert_eq!(as_f32(&body["top_p"]), 0.9);
+    assert_eq!(as_f32(&body["min_p"]), 0.05);
+    assert_eq!(body["top_k"], 0);
+    assert_eq!(body["seed"], 11);
+
+    let (url, requests) = serve(
+        None,
+        Some(r#"{"data":[{"id":"openai/gpt-oss-20b","max_model_len":4096}]}"#),
+        vec![sse(&[
+            r#"{"choices":[{"index":0,"text":"<|return|>","token_ids":[200002],"finish_reason":"stop"}]}"#,
+            "[DONE]",
+        ])],
+    )
+    .await;
+    let backend = HttpBackend::connect(&format!("{url}/v1"), fast_options())
+        .await
+        .unwrap();
+    backend.generate(&request, &mut |_| {}).await.unwrap();
+    let body = body_of(requests.lock().unwrap().last().unwrap());
+    assert_eq!(as_f32(&body["temperature"]), 0.6);
+    assert_eq!(as_f32(&body["top_p"]), 0.9);
+    assert_eq!(as_f32(&body["min_p"]), 0.05);
+    assert_eq!(body["seed"], 11);
+}

@@ -11,6 +11,8 @@ pub const ALIGNMENT: u64 = 32;
 /// A metadata value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// `GGUF_TYPE_UINT16` (llama.cpp's `split.no` and `split.count`).
+    U16(u16),
     /// `GGUF_TYPE_UINT32`.
     U32(u32),
     /// `GGUF_TYPE_INT32`.
@@ -30,6 +32,7 @@ pub enum Value {
 impl Value {
     fn type_id(&self) -> u32 {
         match self {
+            Value::U16(_) => 2,
             Value::U32(_) => 4,
             Value::I32(_) => 5,
             Value::F32(_) => 6,
@@ -133,6 +136,7 @@ fn put_str(buf: &mut Vec<u8>, s: &str) {
 
 fn put_value(buf: &mut Vec<u8>, value: &Value) {
     match value {
+        Value::U16(v) => buf.extend_from_slice(&v.to_le_bytes()),
         Value::U32(v) => buf.extend_from_slice(&v.to_le_bytes()),
         Value::I32(v) => buf.extend_from_slice(&v.to_le_bytes()),
         Value::F32(v) => buf.extend_from_slice(&v.to_le_bytes()),

@@ -156,6 +156,60 @@ pub fn ensure(spec: &Spec, dir: &Path) -> io::Result<PathBuf> {
     Ok(path)
 }
 
+/// The file name of part `index` (1-based) of `count` in llama.cpp's split convention
+/// (`gguf-split`): `STEM-00001-of-00003.gguf`.
+pub fn split_file_name(stem: &str, index: u16, count: u16) -> String {
+    format!("{stem}-{index:05}-of-{count:05}.gguf")
+}
+
+/// Generates the model for `spec` as a multi-part GGUF the way llama.cpp's `gguf-split`
+/// writes one: `parts` files `STEM-0000i-of-0000n.gguf` in `dir`, the tensors spread over
+/// them in order, all metadata in the first part, and the `split.no`, `split.count` and
+/// `split.tensors.count` keys in every part. llama.cpp loads such a model when given the
+/// first part. Returns the paths, first part first.
+pub fn write_split(spec: &Spec, dir: &Path, stem: &str, parts: u16) -> io::Result<Vec<PathBuf>> {
+    let (kvs, tensors) = build(spec)?;
+    if parts == 0 || usize::from(parts) > tensors.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("cannot split {} tensors into {parts} parts", tensors.len()),
+        ));
+    }
+    fs::create_dir_all(dir)?;
+    let split_keys = |index: u16| {
+        vec![
+            ("split.no".to_string(), Value::U16(index)),
+            ("split.count".to_string(), Value::U16(parts)),
+            (
+                "split.tensors.count".to_string(),
+                Value::I32(tensors.len() as i32),
+            ),
+        ]
+    };
+    let per_part = tensors.len().div_ceil(usize::from(parts));
+    let mut paths = Vec::with_capacity(usize::from(parts));
+    for (index, chunk) in tensors.chunks(per_part).enumerate() {
+        let index = index as u16;
+        let mut part_kvs = if index == 0 { kvs.clone() } else { Vec::new() };
+        part_kvs.extend(split_keys(index));
+        let path = dir.join(split_file_name(stem, index + 1, parts));
+        let file = fs::File::create(&path)?;
+        gguf::write(&mut BufWriter::new(file), &part_kvs, chunk)?;
+        paths.push(path);
+    }
+    if paths.len() != usize::from(parts) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} tensors fill only {} of {parts} parts",
+                tensors.len(),
+                paths.len()
+            ),
+        ));
+    }
+    Ok(paths)
+}
+
 fn check(spec: &Spec) -> io::Result<()> {
     let invalid = |msg: String| Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
     if spec.expert_type == TensorType::Mxfp4
@@ -434,6 +488,35 @@ mod tests {
             .unwrap();
         assert_eq!(bias.ty, TensorType::F16);
         assert_ne!(Spec::tiny().file_name(), broken.file_name());
+    }
+
+    #[test]
+    fn split_parts_carry_the_split_keys_and_every_tensor_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = write_split(&Spec::tiny(), dir.path(), "m", 3).unwrap();
+        let names: Vec<_> = paths
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "m-00001-of-00003.gguf",
+                "m-00002-of-00003.gguf",
+                "m-00003-of-00003.gguf"
+            ]
+        );
+        let tensor_count = |bytes: &[u8]| u64::from_le_bytes(bytes[8..16].try_into().unwrap());
+        let kv_count = |bytes: &[u8]| u64::from_le_bytes(bytes[16..24].try_into().unwrap());
+        let files: Vec<Vec<u8>> = paths.iter().map(|p| fs::read(p).unwrap()).collect();
+        let (kvs, tensors) = build(&Spec::tiny()).unwrap();
+        assert_eq!(
+            files.iter().map(|f| tensor_count(f)).sum::<u64>(),
+            tensors.len() as u64
+        );
+        assert_eq!(kv_count(&files[0]), kvs.len() as u64 + 3);
+        assert_eq!(kv_count(&files[1]), 3);
+        assert!(write_split(&Spec::tiny(), dir.path(), "m", 0).is_err());
     }
 
     #[test]

@@ -11,8 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use ossa_model::{
-    Decoded, GenerateRequest, SamplerSettings, StopReason, TokenId, Tokenizer, Utf8Stream,
-    encode_rendered,
+    Decoded, GenerateRequest, StopReason, TokenId, Tokenizer, Utf8Stream, encode_rendered,
 };
 use ossa_prompts::{
     Conversation, FinishReason, ParseItem, ParseOptions, RenderOptions, Role, StreamParser,
@@ -22,7 +21,7 @@ use serde_json::json;
 
 use super::EXIT_FAILURE;
 use super::render::read_input;
-use super::session::{self, ModelArgs, RuntimeArgs};
+use super::session::{self, ModelArgs, RuntimeArgs, SamplingArgs};
 
 /// Arguments of `ossa complete`.
 #[derive(Debug, clap::Args)]
@@ -38,15 +37,8 @@ pub struct Args {
     /// Most tokens to generate.
     #[arg(long, value_name = "N", default_value_t = 2048)]
     pub max_tokens: u32,
-    /// Sampling temperature (0 = greedy).
-    #[arg(long, default_value_t = SamplerSettings::default().temperature)]
-    pub temperature: f32,
-    /// Nucleus sampling threshold.
-    #[arg(long, default_value_t = SamplerSettings::default().top_p)]
-    pub top_p: f32,
-    /// Minimum probability relative to the most likely token (0 disables).
-    #[arg(long, default_value_t = SamplerSettings::default().min_p)]
-    pub min_p: f32,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 }
@@ -66,14 +58,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         &RenderOptions::default(),
     )
     .with_context(|| format!("cannot render the conversation in {source}"))?;
-    let sampler = SamplerSettings {
-        temperature: args.temperature,
-        top_p: args.top_p,
-        min_p: args.min_p,
-        seed: args.runtime.seed,
-    };
+    let flags = session::flag_layer(&args.model, &args.runtime, &args.sampling, None, None);
+    let workspace = std::env::current_dir().context("cannot read the current directory")?;
+    let config = session::load_config(Some(&workspace), flags)?;
+    let sampler = config.sampler();
     sampler.validate()?;
-    let backend = session::open_backend(&args.model, &args.runtime).await?;
+    let backend = session::open_backend(&config, &args.runtime).await?;
     let tokenizer = backend.tokenizer();
     let prompt = encode_rendered(tokenizer, &rendered);
 

@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 pub mod chat;
 pub mod complete;
+pub mod completions;
+pub mod config;
 pub mod parse;
+pub mod pull;
 pub mod render;
 pub mod replay;
 pub mod run;
@@ -45,6 +48,19 @@ pub fn init_logging() {
         .try_init();
 }
 
+/// A mistake in how ossa was called that only shows after parsing (no model named by
+/// the flags or the config): reported like clap's usage errors, with exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
 /// Prints `error: …` with one `Caused by:` line per cause and picks the exit code.
 /// A closed stdout (e.g. `ossa parse | head`) is not an error.
 pub fn report_error(err: &anyhow::Error) -> ExitCode {
@@ -59,6 +75,9 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
     eprintln!("error: {err}");
     for cause in err.chain().skip(1) {
         eprintln!("  Caused by: {cause}");
+    }
+    if err.downcast_ref::<UsageError>().is_some() {
+        return EXIT_USAGE.into();
     }
     EXIT_FAILURE.into()
 }

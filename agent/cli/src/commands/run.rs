@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use ossa_agent::{Agent, AgentParts, Cancel, EventSink, Outcome};
 
-use super::session::{self, LoopArgs, ModelArgs, RuntimeArgs, ToolArgs};
+use super::session::{self, LoopArgs, ModelArgs, RuntimeArgs, SamplingArgs, ToolArgs};
 
 /// Arguments of `ossa run`.
 #[derive(Debug, clap::Args)]
@@ -28,6 +28,8 @@ pub struct Args {
     pub loop_args: LoopArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     #[command(flatten)]
     pub tool_args: ToolArgs,
     /// Print a JSONL event stream on stdout instead of progress and the answer.
@@ -60,8 +62,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(super::EXIT_USAGE.into());
     }
     let workspace = session::workspace_dir(args.workspace.as_deref())?;
-    let backend = session::open_backend(&args.model, &args.runtime).await?;
-    let tools = session::open_tools(&workspace, args.tool_args.toolset).await?;
+    let flags = session::flag_layer(
+        &args.model,
+        &args.runtime,
+        &args.sampling,
+        Some(&args.loop_args),
+        Some(&args.tool_args),
+    );
+    let config = session::load_config(Some(&workspace), flags)?;
+    let backend = session::open_backend(&config, &args.runtime).await?;
+    let tools = session::open_tools(&workspace, config.toolset()).await?;
     let session_id = ossa_agent::paths::new_session_id();
     let writer = session::transcript_writer(args.transcript.as_deref(), &session_id)?;
     let transcript_path = writer.path().to_path_buf();
@@ -76,11 +86,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         sink: Box::new(sinks),
         approver: None,
     };
-    let mut agent = Agent::new(
-        parts,
-        args.loop_args.settings(&args.runtime, &args.tool_args),
-        &workspace,
-    )?;
+    let mut agent = Agent::new(parts, config.agent_settings(), &workspace)?;
     if !args.json {
         eprintln!("transcript: {}", transcript_path.display());
     }

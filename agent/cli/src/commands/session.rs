@@ -1,26 +1,36 @@
-//! What `ossa run`, `ossa chat` and `ossa replay` share: the model and loop flags, and
-//! building a model, tools and sinks from them.
+//! What `ossa run`, `ossa chat` and `ossa replay` share: the model, runtime, sampling,
+//! loop and tool flags (the top layer of the config, see `crate::config`), and building a
+//! model, tools and sinks from the effective settings.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use ossa_agent::event::{SamplerSettings, Toolset};
-use ossa_agent::{AgentSettings, EventSink, Outcome, ToolExecutor, TranscriptWriter};
+use ossa_agent::event::Toolset;
+use ossa_agent::{EventSink, Outcome, ToolExecutor, TranscriptWriter};
+use ossa_model::hub::HubRef;
 use ossa_model::{Backend, FlashAttention, GpuLayers, HttpApi};
 use ossa_prompts::ReasoningEffort;
 use ossa_wiring::{ModelSource, RuntimeOptions, SandboxTools, ServerSpec};
 
+use crate::config::{self, Config, Key, Layer, ModelChoice};
+
 use super::{EXIT_CANCELLED, EXIT_LIMIT, EXIT_MODEL};
 
-/// Where completions come from: exactly one of these.
+/// Where completions come from: at most one of these; without one, `model.path`,
+/// `model.hf` or `model.server` from the config (`ossa config show`).
 #[derive(Debug, Clone, clap::Args)]
-#[group(required = true, multiple = false)]
+#[group(multiple = false)]
 pub struct ModelArgs {
-    /// A gpt-oss GGUF file, run in-process with llama.cpp.
+    /// A gpt-oss GGUF file, run in-process with llama.cpp (a split model: its first part).
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
+    /// A gpt-oss GGUF from the Hugging Face Hub, e.g. ggml-org/gpt-oss-20b-GGUF: downloaded
+    /// (resumable, checksummed) into the shared Hub cache, then run with llama.cpp. QUANT
+    /// picks the file whose name contains it (e.g. :Q4_K_M), FILE names one exactly.
+    #[arg(long, value_name = "REPO[:QUANT|FILE]", value_parser = parse_hub_ref)]
+    pub hf: Option<HubRef>,
     /// A running llama-server, or an OpenAI-compatible engine (vLLM, SGLang) serving
     /// gpt-oss (a URL ending in /v1 selects the OpenAI protocol; OSSA_API_KEY, when set,
     /// is sent as a bearer token).
@@ -31,9 +41,27 @@ pub struct ModelArgs {
     pub replay: Option<PathBuf>,
 }
 
-/// How to talk to `--server`.
+/// `--hf` values, checked when the command line is parsed.
+pub fn parse_hub_ref(text: &str) -> Result<HubRef, String> {
+    text.parse()
+        .map_err(|err: ossa_model::hub::HubError| err.to_string())
+}
+
+/// Model runtime settings (llama.cpp and HTTP backends).
 #[derive(Debug, Clone, clap::Args)]
-pub struct ServerArgs {
+pub struct RuntimeArgs {
+    /// Context size in tokens (default: sized to the model and the machine).
+    #[arg(long, value_name = "TOKENS")]
+    pub ctx_size: Option<u32>,
+    /// CPU threads for llama.cpp (default: half the logical CPUs).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+    /// Layers to offload to the GPU: all, none or a number (needs a GPU build; default all).
+    #[arg(long, value_name = "all|none|N", value_parser = config::parse_gpu_layers)]
+    pub gpu_layers: Option<GpuLayers>,
+    /// Flash attention (llama.cpp).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub flash_attn: Flash,
     /// Protocol of --server (default: detected).
     #[arg(long, value_enum, requires = "server")]
     pub api: Option<Api>,
@@ -62,124 +90,107 @@ pub enum Flash {
     Off,
 }
 
-impl ModelArgs {
-    /// The model source these flags name. The API key comes from `OSSA_API_KEY` (never
-    /// from the command line, where other users could read it).
-    pub fn source(&self, server: &ServerArgs) -> anyhow::Result<ModelSource> {
-        if let Some(path) = &self.replay {
-            return Ok(ModelSource::Replay(path.clone()));
-        }
-        if let Some(path) = &self.model {
-            return Ok(ModelSource::Gguf(path.clone()));
-        }
-        if let Some(url) = &self.server {
-            return Ok(ModelSource::Server(ServerSpec {
-                url: url.clone(),
-                api: server.api.map(|api| match api {
-                    Api::LlamaServer => HttpApi::LlamaServer,
-                    Api::Openai => HttpApi::OpenAiCompletions,
-                }),
-                model: server.server_model.clone(),
-                api_key: std::env::var("OSSA_API_KEY").ok().filter(|k| !k.is_empty()),
-            }));
-        }
-        anyhow::bail!("give one of --model PATH, --server URL or --replay FILE")
-    }
-}
-
-/// Model runtime settings (llama.cpp and HTTP backends).
+/// Sampling. The defaults are OpenAI's recommendation for gpt-oss.
 #[derive(Debug, Clone, clap::Args)]
-pub struct RuntimeArgs {
-    /// Context size in tokens (default: sized to the model and the machine).
-    #[arg(long, value_name = "TOKENS")]
-    pub ctx_size: Option<u32>,
-    /// CPU threads for llama.cpp (default: half the logical CPUs).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<u32>,
-    /// Layers to offload to the GPU: all, none or a number (needs a GPU build).
-    #[arg(long, value_name = "all|none|N", default_value = "all")]
-    pub gpu_layers: GpuLayers,
-    /// Flash attention (llama.cpp).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub flash_attn: Flash,
-    /// Sampler seed.
+pub struct SamplingArgs {
+    /// Sampling temperature; 0 is greedy (default 1.0).
+    #[arg(long, value_name = "T")]
+    pub temperature: Option<f32>,
+    /// Nucleus sampling: keep the most likely tokens up to this total probability
+    /// (default 1.0, off).
+    #[arg(long, value_name = "P")]
+    pub top_p: Option<f32>,
+    /// Drop tokens less likely than this fraction of the most likely one (default 0, off).
+    #[arg(long, value_name = "P")]
+    pub min_p: Option<f32>,
+    /// Sampler seed (default: a fresh one per session, recorded in the transcript).
     #[arg(long, value_name = "N")]
     pub seed: Option<u32>,
-    #[command(flatten)]
-    pub server: ServerArgs,
-}
-
-impl RuntimeArgs {
-    /// The runtime options these flags describe.
-    pub fn options(&self) -> RuntimeOptions {
-        RuntimeOptions {
-            ctx_size: self.ctx_size,
-            threads: self.threads,
-            gpu_layers: self.gpu_layers,
-            flash_attention: match self.flash_attn {
-                Flash::Auto => FlashAttention::Auto,
-                Flash::On => FlashAttention::On,
-                Flash::Off => FlashAttention::Off,
-            },
-        }
-    }
 }
 
 /// The loop's limits.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoopArgs {
-    /// Reasoning effort written in the system message: low, medium or high.
-    #[arg(long, value_name = "low|medium|high", default_value = "medium")]
-    pub reasoning: ReasoningEffort,
-    /// Most model completions per turn before giving up.
-    #[arg(long, value_name = "N", default_value_t = AgentSettings::default().max_steps)]
-    pub max_steps: u32,
-    /// Most tokens in one completion.
-    #[arg(long, value_name = "N", default_value_t = AgentSettings::default().max_tokens)]
-    pub max_tokens: u32,
-    /// Cap on one tool output given to the model, in bytes (longer outputs keep their head
-    /// and tail with a note).
-    #[arg(long, value_name = "BYTES", default_value_t = AgentSettings::default().tool_output_limit)]
-    pub tool_output_limit: usize,
+    /// Reasoning effort written in the system message: low, medium or high (default
+    /// medium).
+    #[arg(long, value_name = "low|medium|high")]
+    pub reasoning: Option<ReasoningEffort>,
+    /// Most model completions per turn before giving up (default 40).
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<u32>,
+    /// Most tokens in one completion (default 8192).
+    #[arg(long, value_name = "N")]
+    pub max_tokens: Option<u32>,
+    /// Cap on one tool output given to the model, in bytes (default 16384; longer outputs
+    /// keep their head and tail with a note).
+    #[arg(long, value_name = "BYTES")]
+    pub tool_output_limit: Option<usize>,
 }
 
 /// Which tools the model gets.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ToolArgs {
-    /// native: gpt-oss's own repo_browser and container tools, declared in the system
-    /// message (what the model was trained on); functions: generic read_file, grep,
+    /// native (default): gpt-oss's own repo_browser and container tools, declared in the
+    /// system message, as the model was trained; functions: generic read_file, grep,
     /// list_dir, write_file and apply_patch functions in the developer message. Tools
     /// added with `ossa tools add` are functions in both.
-    #[arg(long, value_name = "native|functions", default_value = "native")]
-    pub toolset: Toolset,
+    #[arg(long, value_name = "native|functions")]
+    pub toolset: Option<Toolset>,
 }
 
-impl LoopArgs {
-    /// The agent settings these flags describe.
-    pub fn settings(&self, runtime: &RuntimeArgs, tools: &ToolArgs) -> AgentSettings {
-        let defaults = AgentSettings::default();
-        AgentSettings {
-            // A seed is always chosen (and so recorded) to make a session reproducible.
-            sampler: SamplerSettings {
-                seed: Some(runtime.seed.unwrap_or_else(fresh_seed)),
-                ..defaults.sampler
-            },
-            reasoning: self.reasoning,
-            max_steps: self.max_steps,
-            max_tokens: self.max_tokens,
-            tool_output_limit: self.tool_output_limit,
-            toolset: tools.toolset,
-            ..defaults
-        }
+/// The settings the flags give: the highest-precedence layer of the config.
+pub fn flag_layer(
+    model: &ModelArgs,
+    runtime: &RuntimeArgs,
+    sampling: &SamplingArgs,
+    loop_args: Option<&LoopArgs>,
+    tools: Option<&ToolArgs>,
+) -> Layer {
+    let mut layer = Layer::default();
+    let choice = [
+        model
+            .model
+            .clone()
+            .map(|p| ("--model", ModelChoice::Path(p))),
+        model.hf.clone().map(|r| ("--hf", ModelChoice::Hf(r))),
+        model
+            .server
+            .clone()
+            .map(|u| ("--server", ModelChoice::Server(u))),
+        model
+            .replay
+            .clone()
+            .map(|p| ("--replay", ModelChoice::Replay(p))),
+    ];
+    if let Some((flag, choice)) = choice.into_iter().flatten().next() {
+        layer.model = Some(choice);
+        layer.mark_flag(Key::Model, flag);
     }
+    layer.ctx_size = runtime.ctx_size;
+    layer.threads = runtime.threads;
+    layer.gpu_layers = runtime.gpu_layers;
+    layer.temperature = sampling.temperature;
+    layer.top_p = sampling.top_p;
+    layer.min_p = sampling.min_p;
+    layer.seed = sampling.seed;
+    if let Some(loop_args) = loop_args {
+        layer.reasoning = loop_args.reasoning;
+        layer.max_steps = loop_args.max_steps;
+        layer.max_tokens = loop_args.max_tokens;
+        layer.tool_output_limit = loop_args.tool_output_limit;
+    }
+    if let Some(tools) = tools {
+        layer.toolset = tools.toolset;
+    }
+    layer
 }
 
-/// A seed from the clock, for sessions started without `--seed`.
-fn fresh_seed() -> u32 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    now.subsec_nanos() ^ (now.as_secs() as u32)
+/// The effective settings for `workspace` under the flags; warnings (a workspace config
+/// asking for more than the user grants) go to stderr.
+pub fn load_config(workspace: Option<&Path>, flags: Layer) -> anyhow::Result<Config> {
+    let config = Config::load_for(workspace, flags)?;
+    config.warn();
+    Ok(config)
 }
 
 /// The exit code for a turn's outcome.
@@ -206,12 +217,46 @@ pub fn workspace_dir(dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     })
 }
 
-/// Opens the model the flags name.
+impl RuntimeArgs {
+    /// How to talk to `url`: the protocol and model flags, and the API key from
+    /// `OSSA_API_KEY` (never from the command line, where other users could read it).
+    fn server(&self, url: &str) -> ServerSpec {
+        ServerSpec {
+            url: url.to_string(),
+            api: self.api.map(|api| match api {
+                Api::LlamaServer => HttpApi::LlamaServer,
+                Api::Openai => HttpApi::OpenAiCompletions,
+            }),
+            model: self.server_model.clone(),
+            api_key: std::env::var("OSSA_API_KEY").ok().filter(|k| !k.is_empty()),
+        }
+    }
+}
+
+/// Opens the model the config names (flags first): a GGUF, a Hub model (downloaded
+/// first if the cache lacks it), a server, or a replay.
 pub async fn open_backend(
-    model: &ModelArgs,
+    config: &Config,
     runtime: &RuntimeArgs,
 ) -> anyhow::Result<Arc<dyn Backend>> {
-    ossa_wiring::open_backend(&model.source(&runtime.server)?, &runtime.options()).await
+    let source = match config.model() {
+        Some(ModelChoice::Replay(path)) => ModelSource::Replay(path.clone()),
+        Some(ModelChoice::Path(path)) => ModelSource::Gguf(path.clone()),
+        Some(ModelChoice::Hf(reference)) => ModelSource::Gguf(super::pull::fetch(reference).await?),
+        Some(ModelChoice::Server(url)) => ModelSource::Server(runtime.server(url)),
+        None => return Err(super::UsageError(super::pull::NO_MODEL.into()).into()),
+    };
+    let options = RuntimeOptions {
+        ctx_size: config.ctx_size(),
+        threads: config.threads(),
+        gpu_layers: config.gpu_layers(),
+        flash_attention: match runtime.flash_attn {
+            Flash::Auto => FlashAttention::Auto,
+            Flash::On => FlashAttention::On,
+            Flash::Off => FlashAttention::Off,
+        },
+    };
+    ossa_wiring::open_backend(&source, &options).await
 }
 
 /// Access to a replay's report after the run.

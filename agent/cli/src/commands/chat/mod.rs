@@ -25,7 +25,7 @@ use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Editor, Helper};
 
 use self::approval::{ChatApprover, ConfirmPolicy};
-use super::session::{self, LoopArgs, ModelArgs, RuntimeArgs, ToolArgs};
+use super::session::{self, LoopArgs, ModelArgs, RuntimeArgs, SamplingArgs, ToolArgs};
 
 /// Arguments of `ossa chat`.
 #[derive(Debug, clap::Args)]
@@ -40,6 +40,8 @@ pub struct Args {
     pub loop_args: LoopArgs,
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     #[command(flatten)]
     pub tool_args: ToolArgs,
     /// Show the model's analysis (dimmed) as it streams; `--show-reasoning false` hides it.
@@ -60,7 +62,15 @@ pub struct Args {
 /// Runs `ossa chat`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let workspace = session::workspace_dir(args.workspace.as_deref())?;
-    let backend = session::open_backend(&args.model, &args.runtime).await?;
+    let flags = session::flag_layer(
+        &args.model,
+        &args.runtime,
+        &args.sampling,
+        Some(&args.loop_args),
+        Some(&args.tool_args),
+    );
+    let config = session::load_config(Some(&workspace), flags)?;
+    let backend = session::open_backend(&config, &args.runtime).await?;
     // A resumed session keeps the toolset it was recorded with.
     let resumed = match &args.resume {
         Some(path) => Some(ossa_agent::Transcript::read(path)?),
@@ -69,7 +79,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let toolset = resumed
         .as_ref()
         .and_then(|transcript| transcript.header.as_ref())
-        .map_or(args.tool_args.toolset, |header| header.toolset);
+        .map_or(config.toolset(), |header| header.toolset);
     let tools = session::open_tools(&workspace, toolset).await?;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let printer = ChatPrinter::new(std::io::stdout(), color, args.show_reasoning);
@@ -77,7 +87,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let approver = ChatApprover::new(args.confirm.clone(), cancel.clone())
         .map(|approver| Box::new(approver) as Box<dyn Approver>);
     let session_id = ossa_agent::paths::new_session_id();
-    let settings = args.loop_args.settings(&args.runtime, &args.tool_args);
+    let settings = config.agent_settings();
 
     let (mut agent, transcript_path) = match (&args.resume, &resumed) {
         (Some(path), Some(transcript)) => {
