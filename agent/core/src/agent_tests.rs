@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use ossa_prompts::{Role, SpecialToken};
+use ossa_prompts::{Message, Role, SpecialToken};
 use serde_json::{Value, json};
 
 use super::*;
@@ -76,6 +76,44 @@ impl FakeTools {
                     true,
                     json!({"type":"object","properties":{"path":{"type":"string"},"content":{"type":"string"}},"required":["path","content"]}),
                 ),
+            ],
+            calls: Arc::default(),
+        }
+    }
+}
+
+impl FakeTools {
+    /// The native dialect: `repo_browser.open_file` (with the `file_path` alias),
+    /// `repo_browser.apply_patch` (writes) and a user tool `functions.word_count`.
+    fn native() -> FakeTools {
+        let tool = |namespace: &str, name: &str, writes: bool, schema: Value| ToolRecord {
+            name: name.into(),
+            namespace: namespace.into(),
+            description: format!("The {name} tool."),
+            parameters: schema,
+            input: crate::event::ArgumentFormat::Json,
+            aliases: Default::default(),
+            version: "1.0.0".into(),
+            hash: "0".into(),
+            writes,
+            executes: false,
+            policy: Value::Null,
+        };
+        let path_schema = json!({"type":"object","properties":{"path":{"type":"string"}},"required":["path"],"additionalProperties":false});
+        let mut open_file = tool("repo_browser", "open_file", false, path_schema.clone());
+        open_file
+            .aliases
+            .insert("file_path".to_string(), "path".to_string());
+        FakeTools {
+            specs: vec![
+                open_file,
+                tool(
+                    "repo_browser",
+                    "apply_patch",
+                    true,
+                    json!({"type":"object","properties":{"patch":{"type":"string"}},"required":["patch"]}),
+                ),
+                tool("functions", "word_count", false, path_schema),
             ],
             calls: Arc::default(),
         }
@@ -210,6 +248,38 @@ fn functions_settings() -> AgentSettings {
 
 async fn run(completions: &[&str]) -> Run {
     run_with(completions, functions_settings(), None).await
+}
+
+/// A run of the native dialect with [`FakeTools::native`] on the workspace `/work/repo`.
+async fn run_native(completions: &[&str]) -> Run {
+    let transcript = cassette(completions);
+    let tools = FakeTools::native();
+    let calls = Arc::clone(&tools.calls);
+    let sink = Shared::default();
+    let parts = AgentParts {
+        session_id: "native".into(),
+        backend: replay(&transcript),
+        tools: Box::new(tools),
+        sink: Box::new(sink.clone()),
+        approver: None,
+    };
+    let workspace = Path::new("/work/repo");
+    let mut agent = Agent::replaying(
+        parts,
+        AgentSettings::default(),
+        &transcript,
+        Some(workspace),
+    )
+    .unwrap();
+    let report = agent.run_turn("task", &Cancel::new()).await.unwrap();
+    let events = sink.0.lock().unwrap().events.clone();
+    let calls = calls.lock().unwrap().clone();
+    Run {
+        report,
+        events,
+        agent,
+        calls,
+    }
 }
 
 const CALL_README: &str = "<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{\"path\":\"README.md\"}<|call|>";
@@ -774,4 +844,129 @@ async fn a_chat_session_with_clear_and_reasoning_replays_with_check() {
         (report.prompts_checked, report.used, report.total),
         (3, 3, 3)
     );
+}
+
+#[tokio::test]
+async fn the_native_toolset_is_declared_where_gpt_oss_looks_for_it() {
+    let run = run_native(&[FINAL]).await;
+    let messages = run.agent.messages();
+    let literal = |message: &Message| {
+        let mut rendered = ossa_prompts::Rendered::new();
+        ossa_prompts::render_message_into(&mut rendered, message, true).unwrap();
+        rendered.to_literal_string()
+    };
+    let system = literal(&messages[0]);
+    assert!(system.contains("## repo_browser\n"), "{system}");
+    assert!(system.contains("namespace repo_browser {"), "{system}");
+    assert!(system.contains("type open_file = "), "{system}");
+    assert!(
+        !system.contains("word_count"),
+        "user tools stay functions: {system}"
+    );
+    let developer = literal(&messages[1]);
+    assert!(developer.contains("`/work/repo`"), "{developer}");
+    assert!(developer.contains("namespace functions {"), "{developer}");
+    assert!(developer.contains("type word_count = "), "{developer}");
+    assert!(!developer.contains("open_file ="), "{developer}");
+    assert!(
+        developer.contains("cannot run commands"),
+        "no container.exec, so the instructions say commands cannot run: {developer}"
+    );
+    let Some(Event::SessionStarted(header)) = run.events.first() else {
+        panic!("no header");
+    };
+    assert_eq!(header.toolset, Toolset::Native);
+}
+
+#[tokio::test]
+async fn analysis_channel_code_calls_run_and_the_reply_comes_back_on_analysis() {
+    let run = run_native(&[
+        "<|channel|>analysis to=repo_browser.open_file code<|message|>{\"file_path\": \"src/a.rs\"}<|call|>",
+        // Recipient before the channel, as the model writes after re-rendered turns.
+        " to=repo_browser.open_file<|channel|>analysis code<|message|>{\"path\": \"src/b.rs\"}<|call|>",
+        FINAL,
+    ])
+    .await;
+    assert_eq!(run.report.outcome, Outcome::Final);
+    assert_eq!(
+        run.calls,
+        vec![
+            ("open_file".to_string(), json!({"path": "src/a.rs"})),
+            ("open_file".to_string(), json!({"path": "src/b.rs"})),
+        ]
+    );
+    let replies: Vec<&Message> = run
+        .agent
+        .messages()
+        .iter()
+        .filter(|m| m.author.role == Role::Tool)
+        .collect();
+    assert_eq!(replies.len(), 2);
+    for reply in replies {
+        assert_eq!(reply.author.name.as_deref(), Some("repo_browser.open_file"));
+        assert_eq!(reply.recipient.as_deref(), Some("assistant"));
+        assert_eq!(reply.channel.as_deref(), Some("analysis"));
+    }
+    assert!(run.notices().is_empty(), "{:?}", run.notices());
+}
+
+#[tokio::test]
+async fn trained_names_resolve_to_the_declared_tools() {
+    let run = run_native(&[
+        "<|channel|>analysis to=functions.apply_patch code<|message|>{\"patch\": \"*** Begin Patch\\n*** End Patch\"}<|call|>",
+        "<|channel|>commentary to=word_count <|constrain|>json<|message|>{\"path\": \"a\"}<|call|>",
+        FINAL,
+    ])
+    .await;
+    let calls: Vec<(&str, Option<&str>)> = run
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ToolCall(call) => Some((call.recipient.as_str(), call.resolved.as_deref())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("functions.apply_patch", Some("repo_browser.apply_patch")),
+            ("word_count", Some("functions.word_count")),
+        ]
+    );
+    assert_eq!(run.calls.len(), 2);
+    let authors: Vec<_> = run
+        .agent
+        .messages()
+        .iter()
+        .filter(|m| m.author.role == Role::Tool)
+        .map(|m| m.author.name.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        authors,
+        ["repo_browser.apply_patch", "functions.word_count"]
+    );
+}
+
+#[tokio::test]
+async fn exec_without_the_grant_says_so_and_names_the_tools() {
+    let run = run_native(&[
+        "<|channel|>analysis to=container.exec code<|message|>{\"command\": [\"bash\", \"-lc\", \"ls\"]}<|call|>",
+        FINAL,
+    ])
+    .await;
+    assert_eq!(run.report.outcome, Outcome::Final);
+    assert!(run.calls.is_empty());
+    let result = run.tool_results()[0];
+    assert_eq!(result.kind, Some(ToolFailureKind::NotGranted));
+    assert!(
+        result.output.contains("not allowed running commands"),
+        "{}",
+        result.output
+    );
+    assert!(
+        result.output.contains("repo_browser.open_file"),
+        "{}",
+        result.output
+    );
+    assert_eq!(run.notices(), vec![NoticeKind::ExecNotGranted]);
 }
