@@ -20,7 +20,26 @@ async fn install_list_call_remove() {
     let names: Vec<&str> = toolbox.tools().map(|tool| tool.name()).collect();
     assert_eq!(
         names,
-        ["read_file", "write_file", "list_dir", "grep", "apply_patch"]
+        [
+            "read_file",
+            "write_file",
+            "list_dir",
+            "grep",
+            "apply_patch",
+            "print_tree",
+            "search",
+            "open_file"
+        ]
+    );
+    let writers: Vec<&str> = toolbox
+        .tools()
+        .filter(|tool| tool.policy().can_write())
+        .map(|tool| tool.name())
+        .collect();
+    assert_eq!(
+        writers,
+        ["write_file", "apply_patch"],
+        "the others only read"
     );
 
     let policy = ToolPolicy {
