@@ -93,7 +93,13 @@ fn schema_problems(arguments: &Map<String, Value>, schema: &Value) -> Vec<String
 /// (or files, when they have an extension) searched or drawn.
 fn fixture(calls: &[Call]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let text: String = (1..=600)
+    let last_line = calls
+        .iter()
+        .flat_map(|call| ["line_start", "line_end"].map(|key| call.arguments.get(key)))
+        .filter_map(|value| value.and_then(Value::as_u64))
+        .max()
+        .unwrap_or(0);
+    let text: String = (1..=last_line + 10)
         .map(|n| format!("# line {n}: ordering group_by ManyToManyRel\n"))
         .collect();
     for call in calls {
