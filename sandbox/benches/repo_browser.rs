@@ -47,15 +47,33 @@ async fn run(iterations: usize) -> Result<(), String> {
 
     let search = load(&host, "search").await?;
     // A rare name: the whole tree is read, as in a real search.
-    let args = r#"{"path": "", "query": "def handler_77_7\\(", "max_results": 20}"#;
+    let args = r#"{"path": "", "query": "def handler_77_7_19\\(", "max_results": 20}"#;
     let tool = measure(iterations, || call(&search, args, &workspace)).await?;
     let native = measure_native(iterations, || {
         Command::new("grep")
-            .args(["-rnE", "def handler_77_7\\(", "."])
+            .args(["-rnE", "def handler_77_7_19\\(", "."])
             .current_dir(&workspace)
             .output()
     })?;
     report("search, one rare match", tool, "grep -rnE", native);
+    let grep = load(&host, "grep").await?;
+    let args = r#"{"pattern": "def handler_77_7_19\\(", "max_results": 20}"#;
+    let builtin_grep = measure(iterations, || call(&grep, args, &workspace)).await?;
+    report(
+        "  the same with the grep built-in",
+        builtin_grep,
+        "grep -rnE",
+        native,
+    );
+    let one_package =
+        r#"{"path": "pkg_077", "query": "def handler_77_7_19\\(", "max_results": 20}"#;
+    let package = measure(iterations, || call(&search, one_package, &workspace)).await?;
+    report(
+        "  the same in one package (20 files)",
+        package,
+        "grep -rnE",
+        native,
+    );
 
     let args = r#"{"path": "", "query": "return value", "max_results": 20}"#;
     let tool = measure(iterations, || call(&search, args, &workspace)).await?;

@@ -2,12 +2,13 @@
 //! matched against a regex, matches (and optional context lines) written as
 //! `path:line:text`, ripgrep style. Each tool words its own summary from the counts.
 
-use std::fs;
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use ignore::overrides::Override;
 use ossa_tool_sdk::display_path;
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 
 use crate::text::{clip, looks_binary};
 use crate::walk::workspace_walk;
@@ -20,6 +21,8 @@ pub const MAX_LINE_CHARS: usize = 400;
 /// One search: the pattern, how much to show, and what was found so far.
 pub struct LineSearch {
     regex: Regex,
+    /// `regex` for a whole file at once (see [`file_gate`]).
+    gate: Option<Regex>,
     context: usize,
     max_results: usize,
     count_limit: usize,
@@ -37,6 +40,7 @@ impl LineSearch {
     /// `context` lines before and after.
     pub fn new(regex: Regex, context: usize, max_results: usize) -> Self {
         LineSearch {
+            gate: file_gate(&regex),
             regex,
             context,
             max_results,
@@ -89,23 +93,30 @@ impl LineSearch {
         self.full() && self.more >= self.count_limit
     }
 
-    /// Searches one file (skipped when it is too large, binary or unreadable).
+    /// Searches one file (skipped when it is too large, binary or unreadable). Opens it
+    /// once and asks the open file for its size: every path lookup costs the sandbox a
+    /// walk through the path's directories.
     pub fn file(&mut self, path: &Path) {
-        match fs::metadata(path) {
+        let Ok(mut file) = File::open(path) else {
+            self.unreadable += 1;
+            return;
+        };
+        let size = match file.metadata() {
             Ok(metadata) if metadata.len() > MAX_FILE_BYTES => {
                 self.skipped_large += 1;
                 return;
             }
-            Ok(_) => {}
+            Ok(metadata) => metadata.len(),
             Err(_) => {
                 self.unreadable += 1;
                 return;
             }
-        }
-        let Ok(bytes) = fs::read(path) else {
+        };
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0) + 1);
+        if file.read_to_end(&mut bytes).is_err() {
             self.unreadable += 1;
             return;
-        };
+        }
         if looks_binary(&bytes) {
             self.skipped_binary += 1;
             return;
@@ -116,6 +127,9 @@ impl LineSearch {
 
     /// Searches `text`, shown as the file `shown`.
     pub fn text(&mut self, shown: &str, text: &str) {
+        if self.gate.as_ref().is_some_and(|gate| !gate.is_match(text)) {
+            return;
+        }
         let lines: Vec<&str> = text.lines().collect();
         let room = self.max_results - self.matches;
         // Counting goes on past what is shown, up to the counting limit.
@@ -217,6 +231,23 @@ impl LineSearch {
     }
 }
 
+/// A regex that matches somewhere in a file whenever `regex` matches one of its lines,
+/// so that files without a match cost one scan instead of one per line (which in
+/// WebAssembly is ~30 times slower). In multi-line CRLF mode `^` and `$` match at every
+/// line's edges as they do on a line alone; only `\A` and `\z` would not, so patterns
+/// with them get no gate.
+fn file_gate(regex: &Regex) -> Option<Regex> {
+    let pattern = regex.as_str();
+    if pattern.contains("\\A") || pattern.contains("\\z") {
+        return None;
+    }
+    RegexBuilder::new(pattern)
+        .multi_line(true)
+        .crlf(true)
+        .build()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,6 +266,18 @@ mod tests {
             "f.rs:1:x\nf.rs:3:x\n",
             "no divider between matches without context"
         );
+    }
+
+    #[test]
+    fn anchors_still_match_at_every_line() {
+        let text = "a foo\r\nfoo b\r\nbar foo\r\n";
+        assert_eq!(search("^foo", 0, 100, text).output(), "f.rs:2:foo b\n");
+        assert_eq!(
+            search("foo$", 0, 100, text).output(),
+            "f.rs:1:a foo\nf.rs:3:bar foo\n"
+        );
+        assert_eq!(search("\\Afoo", 0, 100, text).output(), "f.rs:2:foo b\n");
+        assert_eq!(search("zzz", 0, 100, text).output(), "");
     }
 
     #[test]
