@@ -38,6 +38,6 @@ pub use policy::{
     Access, MAX_MEMORY_MIB, MAX_TIMEOUT_SECS, Mount, PolicyError, ToolPolicy, WORKSPACE_DIR_ENV,
     WORKSPACE_GUEST_PATH,
 };
-pub use tool::{ALIASES_KEY, Tool, ToolInfo, ToolOutput};
+pub use tool::{Tool, ToolInfo, ToolOutput};
 pub use toolbox::{OssaHome, ToolSource, Toolbox, ToolboxError, builtin_policy};
 pub use workspace::{WorkspaceError, check_workspace, read_workspace_file};

@@ -36,18 +36,15 @@ pub struct ToolInfo {
     pub parameters: Value,
     /// The tool's version.
     pub version: String,
-    /// Other names models use for parameters: alias → canonical name (a property of
-    /// `parameters`). The agent renames an alias key to its canonical name, when the
-    /// canonical key is absent, before it validates the arguments and calls the tool.
-    /// The tool declares them in its schema under [`ALIASES_KEY`], which is taken out
-    /// of `parameters`.
+    /// Other names the model may use for arguments: alias → canonical name. Tools list
+    /// them in their schema under `x-ossa-aliases`, which is removed from `parameters`;
+    /// the agent renames alias keys before validating and calling.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aliases: BTreeMap<String, String>,
 }
 
-/// The root key of a tool's parameters schema that declares its parameter aliases, as
-/// an object `{"alias": "canonical", ...}` (the SDK's `Tool::ALIASES`).
-pub const ALIASES_KEY: &str = "x-ossa-aliases";
+/// The root schema key under which a tool lists its argument aliases.
+pub(crate) const ALIASES_KEY: &str = "x-ossa-aliases";
 
 /// A backtrace at least this deep, whose innermost frames cycle through a few
 /// functions, is taken for a runaway recursion.
@@ -112,19 +109,6 @@ impl ToolInfo {
             }
         }
         Ok(())
-    }
-
-    /// Takes the aliases out of a parameters schema (see [`ALIASES_KEY`]).
-    fn split_aliases(parameters: &mut Value) -> Result<BTreeMap<String, String>, String> {
-        let Some(declared) = parameters
-            .as_object_mut()
-            .and_then(|root| root.remove(ALIASES_KEY))
-        else {
-            return Ok(BTreeMap::new());
-        };
-        serde_json::from_value(declared).map_err(|err| {
-            format!("{ALIASES_KEY} in the parameters schema must map names to names: {err}")
-        })
     }
 }
 
@@ -348,9 +332,9 @@ pub(crate) async fn describe(
         }
         Err(_) => return Err("the tool's `describe` did not return within 10 s".to_owned()),
     };
-    let mut parameters = serde_json::from_str(&info.parameters_schema)
+    let mut parameters: Value = serde_json::from_str(&info.parameters_schema)
         .map_err(|err| format!("the tool's parameters schema is not valid JSON: {err}"))?;
-    let aliases = ToolInfo::split_aliases(&mut parameters)?;
+    let aliases = take_aliases(&mut parameters)?;
     Ok(ToolInfo {
         name: info.name,
         description: info.description,
@@ -358,6 +342,31 @@ pub(crate) async fn describe(
         version: info.version,
         aliases,
     })
+}
+
+/// Removes the `x-ossa-aliases` object from a schema's root and returns it.
+fn take_aliases(schema: &mut Value) -> Result<BTreeMap<String, String>, String> {
+    let Some(aliases) = schema
+        .as_object_mut()
+        .and_then(|root| root.remove(ALIASES_KEY))
+    else {
+        return Ok(BTreeMap::new());
+    };
+    let bad = || {
+        format!("`{ALIASES_KEY}` in the parameters schema must map alias names to argument names")
+    };
+    let Value::Object(aliases) = aliases else {
+        return Err(bad());
+    };
+    aliases
+        .into_iter()
+        .map(|(alias, canonical)| match canonical {
+            Value::String(canonical) if !alias.is_empty() && alias != canonical => {
+                Ok((alias, canonical))
+            }
+            _ => Err(bad()),
+        })
+        .collect()
 }
 
 /// Models send `""` for tools without arguments and sometimes wrap the object in a
@@ -918,6 +927,37 @@ mod tests {
         );
     }
 
+    #[test]
+    fn aliases_are_taken_out_of_the_schema() {
+        let mut schema = serde_json::json!({
+            "type": "object",
+            "properties": {"command": {"type": "array"}},
+            "x-ossa-aliases": {"cmd": "command"}
+        });
+        let aliases = take_aliases(&mut schema).unwrap();
+        assert_eq!(aliases, BTreeMap::from([("cmd".into(), "command".into())]));
+        assert!(schema.get(ALIASES_KEY).is_none());
+        let mut bad = serde_json::json!({"type": "object", "x-ossa-aliases": ["cmd"]});
+        assert!(take_aliases(&mut bad).is_err());
+    }
+
+    #[test]
+    fn long_details_are_shortened() {
+        let text: Vec<String> = (0..100).map(|n| format!("frame {n}")).collect();
+        let short = shorten_lines(&text.join("\n"), 20);
+        assert_eq!(short.lines().count(), 21);
+        assert!(
+            short.contains("… 80 lines left out …") && short.ends_with("frame 99"),
+            "{short}"
+        );
+    }
+
+    #[test]
+    fn panic_messages_are_extracted() {
+        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:3:5:\nboom here\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(panic_message(stderr), "boom here");
+    }
+
     fn info(parameters: Value) -> ToolInfo {
         ToolInfo {
             name: "open".into(),
@@ -929,13 +969,13 @@ mod tests {
     }
 
     #[test]
-    fn aliases_come_out_of_the_schema_and_must_name_parameters() {
+    fn aliases_must_name_parameters_and_survive_the_cache() {
         let mut parameters = serde_json::json!({
             "type": "object",
             "properties": {"path": {"type": "string"}},
             "x-ossa-aliases": {"file_path": "path"}
         });
-        let aliases = ToolInfo::split_aliases(&mut parameters).unwrap();
+        let aliases = take_aliases(&mut parameters).unwrap();
         assert_eq!(aliases.get("file_path").map(String::as_str), Some("path"));
         assert!(parameters.get(ALIASES_KEY).is_none());
         let mut good = info(parameters.clone());
@@ -973,8 +1013,6 @@ mod tests {
             info(left_in).validate().is_err(),
             "a cached schema must be re-described"
         );
-        let mut malformed = serde_json::json!({"type": "object", "x-ossa-aliases": ["a"]});
-        assert!(ToolInfo::split_aliases(&mut malformed).is_err());
     }
 
     #[test]
@@ -1000,22 +1038,5 @@ mod tests {
             real("/srv/project", &mounted).as_deref(),
             Some("/srv/project")
         );
-    }
-
-    #[test]
-    fn long_details_are_shortened() {
-        let text: Vec<String> = (0..100).map(|n| format!("frame {n}")).collect();
-        let short = shorten_lines(&text.join("\n"), 20);
-        assert_eq!(short.lines().count(), 21);
-        assert!(
-            short.contains("… 80 lines left out …") && short.ends_with("frame 99"),
-            "{short}"
-        );
-    }
-
-    #[test]
-    fn panic_messages_are_extracted() {
-        let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:3:5:\nboom here\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(panic_message(stderr), "boom here");
     }
 }

@@ -644,10 +644,7 @@ async fn descriptions_and_schemas_are_what_the_model_needs() {
         let info = tool.info();
         assert_eq!(info.parameters["required"], required, "{name}");
         assert_eq!(json!(info.aliases), aliases, "{name}");
-        assert!(
-            info.parameters.get(ossa_sandbox::ALIASES_KEY).is_none(),
-            "{name}"
-        );
+        assert!(info.parameters.get("x-ossa-aliases").is_none(), "{name}");
     }
     let open_file = builtin("open_file").await;
     let properties: Vec<&String> = open_file.info().parameters["properties"]

@@ -67,6 +67,10 @@ pub mod bindings {
     });
 }
 
+/// The root key of a parameters schema under which a tool lists its argument aliases
+/// (`{"alias": "canonical"}`). The host removes it from the schema the model sees.
+pub const ALIASES_KEY: &str = "x-ossa-aliases";
+
 /// One tool: its name and description for the model, its arguments, and what it does.
 pub trait Tool {
     /// The arguments object. Field doc comments become the property descriptions in the
@@ -79,38 +83,20 @@ pub trait Tool {
     /// What the tool does, for the model: when to use it and what it returns.
     const DESCRIPTION: &'static str;
 
-    /// Other names models use for parameters, as `(alias, canonical)` pairs, e.g.
-    /// `("file_path", "path")`. The schema declares only the canonical names; the
-    /// aliases travel in it under the root key [`ALIASES_KEY`], which the host takes
-    /// out and hands to the agent, which renames an alias key to its canonical name
-    /// (when the canonical key is absent) before validating and calling. [`parse_args`]
-    /// does the same for direct calls.
+    /// Other names models use for some arguments, as `(alias, canonical name)` pairs.
+    /// `describe` lists them in the schema under [`ALIASES_KEY`]; the agent renames an
+    /// alias to its canonical name before validating and calling, and the SDK does the
+    /// same when parsing (for direct calls).
     const ALIASES: &'static [(&'static str, &'static str)] = &[];
 
     /// Runs the tool once. The returned text is what the model reads.
     fn call(args: Self::Args) -> Result<String, ToolError>;
 }
 
-/// The root key of a parameters schema that carries [`Tool::ALIASES`], as an object
-/// `{"alias": "canonical", ...}`.
-pub const ALIASES_KEY: &str = "x-ossa-aliases";
-
-/// The `describe` export for `T`; `version` is the tool crate's version.
-#[doc(hidden)]
-pub fn __describe<T: Tool>(version: &str) -> bindings::ToolInfo {
-    bindings::ToolInfo {
-        name: T::NAME.to_owned(),
-        description: T::DESCRIPTION.to_owned(),
-        parameters_schema: tool_schema::<T>().to_string(),
-        version: version.to_owned(),
-    }
-}
-
-/// The parameters schema `describe` reports for `T`: [`parameters_schema`] of its
-/// arguments plus its aliases under [`ALIASES_KEY`] (absent when it has none).
-pub fn tool_schema<T: Tool>() -> serde_json::Value {
+/// The parameters schema of `T` with its aliases under [`ALIASES_KEY`].
+pub fn schema_with_aliases<T: Tool>() -> serde_json::Value {
     let mut schema = parameters_schema::<T::Args>();
-    if let (Some(root), false) = (schema.as_object_mut(), T::ALIASES.is_empty()) {
+    if let (false, serde_json::Value::Object(root)) = (T::ALIASES.is_empty(), &mut schema) {
         let aliases = T::ALIASES
             .iter()
             .map(|(alias, canonical)| ((*alias).to_owned(), (*canonical).into()))
@@ -118,6 +104,17 @@ pub fn tool_schema<T: Tool>() -> serde_json::Value {
         root.insert(ALIASES_KEY.to_owned(), serde_json::Value::Object(aliases));
     }
     schema
+}
+
+/// The `describe` export for `T`; `version` is the tool crate's version.
+#[doc(hidden)]
+pub fn __describe<T: Tool>(version: &str) -> bindings::ToolInfo {
+    bindings::ToolInfo {
+        name: T::NAME.to_owned(),
+        description: T::DESCRIPTION.to_owned(),
+        parameters_schema: schema_with_aliases::<T>().to_string(),
+        version: version.to_owned(),
+    }
 }
 
 /// The `call` export for `T`: parses the arguments and converts the error.
@@ -131,37 +128,41 @@ pub fn __call<T: Tool>(args_json: &str) -> Result<String, bindings::ToolError> {
 /// Parses the model's arguments. An empty string counts as `{}` because models call
 /// argument-less tools that way.
 pub fn parse_args<A: DeserializeOwned>(args_json: &str) -> Result<A, ToolError> {
-    parse_args_with_aliases(args_json, &[])
-}
-
-/// [`parse_args`], first renaming each alias key of `aliases` (`(alias, canonical)`
-/// pairs, see [`Tool::ALIASES`]) to its canonical name when the canonical key is absent.
-pub fn parse_args_with_aliases<A: DeserializeOwned>(
-    args_json: &str,
-    aliases: &[(&str, &str)],
-) -> Result<A, ToolError> {
-    let invalid = |err: serde_json::Error| {
-        ToolError::InvalidArgs(format!(
-            "the arguments are not valid for this tool: {err}. Send one JSON object that \
-             matches the tool's parameters."
-        ))
-    };
     let text = if args_json.trim().is_empty() {
         "{}"
     } else {
         args_json
     };
-    let mut value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
-    if let Some(object) = value.as_object_mut() {
-        for (alias, canonical) in aliases {
-            if !object.contains_key(*canonical)
-                && let Some(argument) = object.remove(*alias)
-            {
-                object.insert((*canonical).to_owned(), argument);
-            }
-        }
+    serde_json::from_str(text).map_err(|err| {
+        ToolError::InvalidArgs(format!(
+            "the arguments are not valid for this tool: {err}. Send one JSON object that \
+             matches the tool's parameters."
+        ))
+    })
+}
+
+/// [`parse_args`] after renaming each alias key to its canonical name (when the
+/// canonical name is not also present).
+pub fn parse_args_with_aliases<A: DeserializeOwned>(
+    args_json: &str,
+    aliases: &[(&str, &str)],
+) -> Result<A, ToolError> {
+    if aliases.is_empty() {
+        return parse_args(args_json);
     }
-    serde_json::from_value(value).map_err(invalid)
+    match serde_json::from_str::<serde_json::Value>(args_json) {
+        Ok(serde_json::Value::Object(mut object)) => {
+            for (alias, canonical) in aliases {
+                if !object.contains_key(*canonical)
+                    && let Some(value) = object.remove(*alias)
+                {
+                    object.insert((*canonical).to_owned(), value);
+                }
+            }
+            parse_args(&serde_json::Value::Object(object).to_string())
+        }
+        _ => parse_args(args_json),
+    }
 }
 
 /// Exports a [`Tool`] as the component's `ossa:tool` world. Use it once per crate.
@@ -193,72 +194,45 @@ mod tests {
     use serde_json::json;
 
     /// Arguments.
-    #[derive(Deserialize, JsonSchema, Debug, PartialEq)]
+    #[derive(Deserialize, JsonSchema)]
+    #[allow(dead_code)]
     struct Args {
-        /// The file.
-        path: String,
-        /// First line.
-        line_start: Option<u32>,
+        /// The command.
+        command: String,
     }
 
-    struct Open;
+    struct WithAliases;
 
-    impl Tool for Open {
+    impl Tool for WithAliases {
         type Args = Args;
-        const NAME: &'static str = "open";
-        const DESCRIPTION: &'static str = "Opens.";
+        const NAME: &'static str = "t";
+        const DESCRIPTION: &'static str = "T.";
         const ALIASES: &'static [(&'static str, &'static str)] =
-            &[("file_path", "path"), ("start_line", "line_start")];
+            &[("cmd", "command"), ("commands", "command")];
         fn call(args: Args) -> Result<String, ToolError> {
-            Ok(args.path)
-        }
-    }
-
-    struct Plain;
-
-    impl Tool for Plain {
-        type Args = Args;
-        const NAME: &'static str = "plain";
-        const DESCRIPTION: &'static str = "Plain.";
-        fn call(args: Args) -> Result<String, ToolError> {
-            Ok(args.path)
+            Ok(args.command)
         }
     }
 
     #[test]
-    fn aliases_travel_in_the_schema_only_when_declared() {
-        let schema = tool_schema::<Open>();
+    fn aliases_are_listed_in_the_schema() {
+        let schema = schema_with_aliases::<WithAliases>();
         assert_eq!(
             schema[ALIASES_KEY],
-            json!({"file_path": "path", "start_line": "line_start"})
+            json!({"cmd": "command", "commands": "command"})
         );
-        assert_eq!(schema["required"], json!(["path"]));
-        assert!(tool_schema::<Plain>().get(ALIASES_KEY).is_none());
+        assert_eq!(schema["required"], json!(["command"]));
     }
 
     #[test]
-    fn aliases_are_renamed_unless_the_canonical_name_is_there() {
-        let parse = |json: &str| parse_args_with_aliases::<Args>(json, Open::ALIASES);
-        assert_eq!(
-            parse(r#"{"file_path": "a.rs", "start_line": 3}"#).unwrap(),
-            Args {
-                path: "a.rs".into(),
-                line_start: Some(3)
-            }
-        );
-        assert_eq!(
-            parse(r#"{"path": "a.rs", "file_path": "b.rs"}"#)
-                .unwrap()
-                .path,
-            "a.rs"
-        );
-        // Without aliases the alias is an unknown key and the canonical one is missing.
-        let err = parse_args::<Args>(r#"{"file_path": "a.rs"}"#).unwrap_err();
-        assert!(
-            matches!(&err, ToolError::InvalidArgs(m) if m.contains("missing field `path`")),
-            "{err:?}"
-        );
-        assert!(matches!(parse("[1]"), Err(ToolError::InvalidArgs(_))));
-        assert!(matches!(parse("{"), Err(ToolError::InvalidArgs(_))));
+    fn aliases_are_renamed_when_parsing() {
+        let aliases = WithAliases::ALIASES;
+        let parsed: Args = parse_args_with_aliases(r#"{"cmd": "ls"}"#, aliases).unwrap();
+        assert_eq!(parsed.command, "ls");
+        // The canonical name wins over an alias.
+        let parsed: Args =
+            parse_args_with_aliases(r#"{"command": "a", "cmd": "b"}"#, aliases).unwrap();
+        assert_eq!(parsed.command, "a");
+        assert!(parse_args_with_aliases::<Args>(r#"{"other": 1}"#, aliases).is_err());
     }
 }
