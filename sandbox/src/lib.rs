@@ -35,7 +35,8 @@ mod workspace;
 pub use failure::{FailureKind, ToolFailure};
 pub use host::{HostError, LoadError, ToolHost};
 pub use policy::{
-    Access, MAX_MEMORY_MIB, MAX_TIMEOUT_SECS, Mount, PolicyError, ToolPolicy, WORKSPACE_GUEST_PATH,
+    Access, MAX_MEMORY_MIB, MAX_TIMEOUT_SECS, Mount, PolicyError, ToolPolicy, WORKSPACE_DIR_ENV,
+    WORKSPACE_GUEST_PATH,
 };
 pub use tool::{Tool, ToolInfo, ToolOutput};
 pub use toolbox::{OssaHome, ToolSource, Toolbox, ToolboxError, builtin_policy};

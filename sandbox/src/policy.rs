@@ -12,6 +12,13 @@ use serde::{Deserialize, Serialize};
 /// Where the workspace of each call is mounted inside the sandbox.
 pub const WORKSPACE_GUEST_PATH: &str = "/workspace";
 
+/// The environment variable that gives a tool granted the workspace the workspace's
+/// real (canonical) path on the host. The workspace is mounted at that path too, unless
+/// it overlaps [`WORKSPACE_GUEST_PATH`] or one of the tool's mounts, so that tools can
+/// take the absolute paths models write. Part of the workspace grant, not a secret; a
+/// policy cannot pass a host variable of this name.
+pub const WORKSPACE_DIR_ENV: &str = "OSSA_WORKSPACE_DIR";
+
 /// Largest memory a policy may grant. The pooling allocator reserves address space
 /// for this much per instance slot.
 pub const MAX_MEMORY_MIB: u32 = 4096;
@@ -266,6 +273,12 @@ impl ToolPolicy {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
                 return invalid(format!("env entry {name:?} is not a variable name"));
             }
+            if name == WORKSPACE_DIR_ENV {
+                return invalid(format!(
+                    "env entry {WORKSPACE_DIR_ENV} cannot be granted: ossa sets it to the \
+                     workspace's path for tools granted the workspace"
+                ));
+            }
         }
         for destination in &self.net {
             if let Err(message) = NetGrant::parse(destination) {
@@ -372,7 +385,7 @@ impl NetGrant {
     }
 }
 
-fn overlaps(a: &str, b: &str) -> bool {
+pub(crate) fn overlaps(a: &str, b: &str) -> bool {
     let within = |inner: &str, outer: &str| {
         inner == outer
             || inner
@@ -437,6 +450,7 @@ mod tests {
             ("net = [\"a b\"]", "net entry"),
             ("net = [\"host:99999\"]", "net entry"),
             ("env = [\"A=B\"]", "env entry"),
+            ("env = [\"OSSA_WORKSPACE_DIR\"]", "cannot be granted"),
             (
                 "[[mount]]\nhost = \"rel\"\nguest = \"/x\"\naccess = \"read\"",
                 "absolute",

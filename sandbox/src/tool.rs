@@ -1,6 +1,7 @@
 //! A loaded tool and one call of it: a fresh store with the policy's grants, run under
 //! the limits, and the outcome turned into output or a [`ToolFailure`].
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -19,7 +20,9 @@ use crate::failure::{FailureKind, ToolFailure};
 use crate::host::{EPOCH_TICK, HostShared};
 use crate::monitor::{CallMonitor, Limiter};
 use crate::output::CapturedOutput;
-use crate::policy::{Access, NetGrant, ToolPolicy, WORKSPACE_GUEST_PATH};
+use crate::policy::{
+    Access, NetGrant, ToolPolicy, WORKSPACE_DIR_ENV, WORKSPACE_GUEST_PATH, overlaps,
+};
 use crate::workspace::check_workspace;
 
 /// What a tool says about itself (its `describe` export).
@@ -33,7 +36,15 @@ pub struct ToolInfo {
     pub parameters: Value,
     /// The tool's version.
     pub version: String,
+    /// Other names the model may use for arguments: alias → canonical name. Tools list
+    /// them in their schema under `x-ossa-aliases`, which is removed from `parameters`;
+    /// the agent renames alias keys before validating and calling.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, String>,
 }
+
+/// The root schema key under which a tool lists its argument aliases.
+pub(crate) const ALIASES_KEY: &str = "x-ossa-aliases";
 
 /// A backtrace at least this deep, whose innermost frames cycle through a few
 /// functions, is taken for a runaway recursion.
@@ -74,6 +85,28 @@ impl ToolInfo {
                 "the version of {} must be 1 to 64 characters",
                 self.name
             ));
+        }
+        if self.parameters.get(ALIASES_KEY).is_some() {
+            return Err(format!(
+                "the parameters schema of {} still holds {ALIASES_KEY}",
+                self.name
+            ));
+        }
+        let properties = self.parameters.get("properties").and_then(Value::as_object);
+        let declared = |name: &str| properties.is_some_and(|p| p.contains_key(name));
+        for (alias, canonical) in &self.aliases {
+            if !declared(canonical) {
+                return Err(format!(
+                    "the alias {alias:?} of {} names {canonical:?}, which is not one of its parameters",
+                    self.name
+                ));
+            }
+            if alias.is_empty() || declared(alias) {
+                return Err(format!(
+                    "the alias {alias:?} of {} is empty or is itself one of its parameters",
+                    self.name
+                ));
+            }
         }
         Ok(())
     }
@@ -299,14 +332,41 @@ pub(crate) async fn describe(
         }
         Err(_) => return Err("the tool's `describe` did not return within 10 s".to_owned()),
     };
-    let parameters = serde_json::from_str(&info.parameters_schema)
+    let mut parameters: Value = serde_json::from_str(&info.parameters_schema)
         .map_err(|err| format!("the tool's parameters schema is not valid JSON: {err}"))?;
+    let aliases = take_aliases(&mut parameters)?;
     Ok(ToolInfo {
         name: info.name,
         description: info.description,
         parameters,
         version: info.version,
+        aliases,
     })
+}
+
+/// Removes the `x-ossa-aliases` object from a schema's root and returns it.
+fn take_aliases(schema: &mut Value) -> Result<BTreeMap<String, String>, String> {
+    let Some(aliases) = schema
+        .as_object_mut()
+        .and_then(|root| root.remove(ALIASES_KEY))
+    else {
+        return Ok(BTreeMap::new());
+    };
+    let bad = || {
+        format!("`{ALIASES_KEY}` in the parameters schema must map alias names to argument names")
+    };
+    let Value::Object(aliases) = aliases else {
+        return Err(bad());
+    };
+    aliases
+        .into_iter()
+        .map(|(alias, canonical)| match canonical {
+            Value::String(canonical) if !alias.is_empty() && alias != canonical => {
+                Ok((alias, canonical))
+            }
+            _ => Err(bad()),
+        })
+        .collect()
 }
 
 /// Models send `""` for tools without arguments and sometimes wrap the object in a
@@ -405,6 +465,14 @@ async fn build_wasi(
             .preopened_dir(workspace, WORKSPACE_GUEST_PATH, perms(policy.workspace))
             .map_err(|err| format!("cannot open the workspace {}: {err:#}", workspace.display()))?;
         builder.initial_cwd(WORKSPACE_GUEST_PATH);
+        if let Some(real) = real_workspace_mount(workspace, policy) {
+            builder
+                .preopened_dir(workspace, real, perms(policy.workspace))
+                .map_err(|err| format!("cannot open the workspace at {real}: {err:#}"))?;
+        }
+        if let Some(real) = workspace.to_str() {
+            builder.env(WORKSPACE_DIR_ENV, real);
+        }
     }
     for mount in &policy.mounts {
         let host = check_workspace(&mount.host)
@@ -449,6 +517,21 @@ async fn build_wasi(
         Box::pin(async move { permitted })
     });
     Ok(builder.build())
+}
+
+/// Where the workspace is mounted a second time: at its real host path, so that tools
+/// (and the code they run) can use the absolute paths models write. `None` when that
+/// path is not UTF-8 or overlaps `/workspace` or one of the policy's mounts (the path
+/// then means what the first mount or that mount says; the SDK still maps it to
+/// `/workspace`).
+fn real_workspace_mount<'a>(workspace: &'a Path, policy: &ToolPolicy) -> Option<&'a str> {
+    let real = workspace.to_str()?;
+    let clashes = overlaps(real, WORKSPACE_GUEST_PATH)
+        || policy
+            .mounts
+            .iter()
+            .any(|mount| overlaps(real, &mount.guest));
+    (!clashes).then_some(real)
 }
 
 fn perms(access: Access) -> FsPerms {
@@ -845,6 +928,20 @@ mod tests {
     }
 
     #[test]
+    fn aliases_are_taken_out_of_the_schema() {
+        let mut schema = serde_json::json!({
+            "type": "object",
+            "properties": {"command": {"type": "array"}},
+            "x-ossa-aliases": {"cmd": "command"}
+        });
+        let aliases = take_aliases(&mut schema).unwrap();
+        assert_eq!(aliases, BTreeMap::from([("cmd".into(), "command".into())]));
+        assert!(schema.get(ALIASES_KEY).is_none());
+        let mut bad = serde_json::json!({"type": "object", "x-ossa-aliases": ["cmd"]});
+        assert!(take_aliases(&mut bad).is_err());
+    }
+
+    #[test]
     fn long_details_are_shortened() {
         let text: Vec<String> = (0..100).map(|n| format!("frame {n}")).collect();
         let short = shorten_lines(&text.join("\n"), 20);
@@ -859,5 +956,87 @@ mod tests {
     fn panic_messages_are_extracted() {
         let stderr = "\nthread '<unnamed>' panicked at src/lib.rs:3:5:\nboom here\nnote: run with `RUST_BACKTRACE=1`\n";
         assert_eq!(panic_message(stderr), "boom here");
+    }
+
+    fn info(parameters: Value) -> ToolInfo {
+        ToolInfo {
+            name: "open".into(),
+            description: "Opens.".into(),
+            parameters,
+            version: "1".into(),
+            aliases: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn aliases_must_name_parameters_and_survive_the_cache() {
+        let mut parameters = serde_json::json!({
+            "type": "object",
+            "properties": {"path": {"type": "string"}},
+            "x-ossa-aliases": {"file_path": "path"}
+        });
+        let aliases = take_aliases(&mut parameters).unwrap();
+        assert_eq!(aliases.get("file_path").map(String::as_str), Some("path"));
+        assert!(parameters.get(ALIASES_KEY).is_none());
+        let mut good = info(parameters.clone());
+        good.aliases = aliases;
+        good.validate().unwrap();
+        let text = serde_json::to_string(&good).unwrap();
+        assert!(
+            text.contains("\"aliases\":{\"file_path\":\"path\"}"),
+            "{text}"
+        );
+        let plain = serde_json::to_string(&info(parameters.clone())).unwrap();
+        assert!(
+            !plain.contains("aliases"),
+            "empty aliases are left out: {plain}"
+        );
+        assert_eq!(
+            serde_json::from_str::<ToolInfo>(&plain).unwrap(),
+            info(parameters.clone())
+        );
+
+        let mut unknown = info(parameters.clone());
+        unknown.aliases.insert("file".into(), "name".into());
+        assert!(
+            unknown
+                .validate()
+                .unwrap_err()
+                .contains("not one of its parameters")
+        );
+        let mut shadowing = info(parameters.clone());
+        shadowing.aliases.insert("path".into(), "path".into());
+        assert!(shadowing.validate().is_err());
+        let mut left_in = parameters.clone();
+        left_in[ALIASES_KEY] = serde_json::json!({});
+        assert!(
+            info(left_in).validate().is_err(),
+            "a cached schema must be re-described"
+        );
+    }
+
+    #[test]
+    fn the_workspace_is_mounted_again_at_its_real_path_unless_it_clashes() {
+        let policy = ToolPolicy::with_workspace(Access::Read);
+        let real = |path: &str, policy: &ToolPolicy| {
+            real_workspace_mount(Path::new(path), policy).map(str::to_owned)
+        };
+        assert_eq!(
+            real("/home/me/project", &policy).as_deref(),
+            Some("/home/me/project")
+        );
+        assert_eq!(real("/workspace", &policy), None);
+        assert_eq!(real("/workspace/project", &policy), None);
+        let mut mounted = policy.clone();
+        mounted.mounts.push(crate::Mount {
+            host: "/opt/data".into(),
+            guest: "/home".into(),
+            access: Access::Read,
+        });
+        assert_eq!(real("/home/me/project", &mounted), None);
+        assert_eq!(
+            real("/srv/project", &mounted).as_deref(),
+            Some("/srv/project")
+        );
     }
 }

@@ -133,7 +133,8 @@ pub struct Toolbox {
 }
 
 /// The policy a built-in tool runs under: the workspace, read-only unless the tool
-/// exists to write, and the default limits.
+/// exists to write (`write_file`, `apply_patch`; `print_tree`, `search` and
+/// `open_file` only read), and the default limits.
 pub fn builtin_policy(name: &str) -> ToolPolicy {
     match name {
         "write_file" | "apply_patch" => ToolPolicy::with_workspace(Access::Write),

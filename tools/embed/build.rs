@@ -14,13 +14,17 @@ use std::process::{Command, ExitCode};
 
 use sha2::{Digest, Sha256};
 
-/// (tool name, crate artifact name) of the built-in tools, in the order they are listed.
-const BUILTINS: [(&str, &str); 5] = [
+/// (tool name, crate artifact name) of the built-in tools, in the order they are listed:
+/// the first five as before, then the rest of gpt-oss's `repo_browser` tools.
+const BUILTINS: [(&str, &str); 8] = [
     ("read_file", "ossa_tool_read_file"),
     ("write_file", "ossa_tool_write_file"),
     ("list_dir", "ossa_tool_list_dir"),
     ("grep", "ossa_tool_grep"),
     ("apply_patch", "ossa_tool_apply_patch"),
+    ("print_tree", "ossa_tool_print_tree"),
+    ("search", "ossa_tool_search"),
+    ("open_file", "ossa_tool_open_file"),
 ];
 
 /// (constant name, crate artifact name) of components used only by tests.

@@ -385,3 +385,57 @@ async fn exit_is_reported_with_its_code() {
         "{failure:?}"
     );
 }
+
+/// The workspace is mounted a second time at its real host path (named in
+/// `OSSA_WORKSPACE_DIR`), with the same access: code that opens the absolute paths a
+/// model writes reaches the workspace and nothing beside it.
+#[tokio::test]
+async fn the_workspace_is_also_at_its_real_path_and_no_wider() {
+    let scene = Scene::new();
+    let real = std::fs::canonicalize(scene.workspace()).unwrap();
+    let real = real.to_str().unwrap().to_owned();
+    let run = |policy: ToolPolicy, args: serde_json::Value| {
+        let workspace = scene.workspace();
+        async move {
+            attacker(policy)
+                .await
+                .call(&args.to_string(), &workspace)
+                .await
+        }
+    };
+    let read = json!({"attack": "read", "target": format!("{real}/notes.txt")});
+    let output = run(policy(Access::Read), read.clone()).await.unwrap();
+    assert_eq!(output.text, "inside the workspace\n");
+    let env = json!({"attack": "env", "target": "OSSA_WORKSPACE_DIR"});
+    assert_eq!(
+        run(policy(Access::Read), env.clone()).await.unwrap().text,
+        real
+    );
+    let all = json!({"attack": "env_all"});
+    assert_eq!(
+        run(policy(Access::Read), all.clone()).await.unwrap().text,
+        "OSSA_WORKSPACE_DIR"
+    );
+
+    let out = json!({"attack": "read", "target": format!("{real}/../outside/secret.txt")});
+    let failure = attack(&scene, policy(Access::Read), out).await;
+    assert_eq!(failure.kind, FailureKind::Denied, "{failure:?}");
+    let write = json!({"attack": "write", "target": format!("{real}/new.txt"), "extra": "x"});
+    let failure = attack(&scene, policy(Access::Read), write.clone()).await;
+    assert_eq!(
+        failure.kind,
+        FailureKind::Denied,
+        "read-only there too: {failure:?}"
+    );
+    run(policy(Access::Write), write).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(scene.workspace().join("new.txt")).unwrap(),
+        "x"
+    );
+
+    // Without the workspace grant there is neither the mount nor the variable.
+    let failure = run(policy(Access::None), read).await.unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Failed, "{failure:?}");
+    assert_eq!(run(policy(Access::None), all).await.unwrap().text, "");
+    host_still_works(&scene).await;
+}

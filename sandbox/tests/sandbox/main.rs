@@ -5,5 +5,6 @@
 mod apply_patch_scenarios;
 mod attacks;
 mod builtins;
+mod recorded_calls;
 mod support;
 mod toolbox;

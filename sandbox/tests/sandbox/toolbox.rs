@@ -20,7 +20,26 @@ async fn install_list_call_remove() {
     let names: Vec<&str> = toolbox.tools().map(|tool| tool.name()).collect();
     assert_eq!(
         names,
-        ["read_file", "write_file", "list_dir", "grep", "apply_patch"]
+        [
+            "read_file",
+            "write_file",
+            "list_dir",
+            "grep",
+            "apply_patch",
+            "print_tree",
+            "search",
+            "open_file"
+        ]
+    );
+    let writers: Vec<&str> = toolbox
+        .tools()
+        .filter(|tool| tool.policy().can_write())
+        .map(|tool| tool.name())
+        .collect();
+    assert_eq!(
+        writers,
+        ["write_file", "apply_patch"],
+        "the others only read"
     );
 
     let policy = ToolPolicy {
@@ -107,7 +126,7 @@ async fn broken_installs_are_reported_not_fatal() {
         "{:?}",
         toolbox.problems()
     );
-    assert_eq!(toolbox.tools().count(), 5);
+    assert_eq!(toolbox.tools().count(), ossa_builtin_tools::BUILTINS.len());
 
     fs::write(broken.join("policy.toml"), "").unwrap();
     let toolbox = Toolbox::open(&host, &home).await.unwrap();

@@ -24,7 +24,7 @@ use apply::Change;
 #[derive(Deserialize, JsonSchema)]
 pub struct Args {
     /// The entire patch, from `*** Begin Patch` to `*** End Patch`.
-    pub input: String,
+    pub patch: String,
 }
 
 /// The tool.
@@ -34,9 +34,12 @@ impl Tool for ApplyPatch {
     type Args = Args;
     const NAME: &'static str = "apply_patch";
     const DESCRIPTION: &'static str = DESCRIPTION;
+    // `patch` is repo_browser's name for the argument; `input` is Codex's, which this
+    // tool declared first.
+    const ALIASES: &'static [(&'static str, &'static str)] = &[("input", "patch")];
 
     fn call(args: Args) -> Result<String, ToolError> {
-        let text = unwrap::unwrap_input(&args.input);
+        let text = unwrap::unwrap_input(&args.patch);
         let ops = parse::parse(&text)?;
         let (changes, summary) = apply::plan(&ops, read_existing)?;
         commit(&changes)?;
@@ -51,7 +54,7 @@ impl Tool for ApplyPatch {
 /// with the prefix list spelled out correctly).
 const DESCRIPTION: &str = r#"Edits files in the workspace with a patch. Use it to change, create, delete or rename files. The patch is applied completely or not at all; on failure the message says which rule broke and shows the closest lines of the file, so you can fix the patch and call apply_patch again.
 
-Put the entire patch in `input`. The format is a stripped-down, file-oriented diff:
+Put the entire patch in `patch`. The format is a stripped-down, file-oriented diff:
 
 *** Begin Patch
 [ one or more file sections ]

@@ -11,7 +11,7 @@ use ossa_tool_sdk::serde_json::{self, Value};
 /// The marker that starts every patch.
 pub const BEGIN: &str = "*** Begin Patch";
 
-/// The V4A text inside `input`, with line ends normalised.
+/// The V4A text inside the patch argument, with line ends normalised.
 pub fn unwrap_input(input: &str) -> String {
     let mut text = input.replace("\r\n", "\n");
     // Each round peels one layer; a handful is more than any real wrapping.

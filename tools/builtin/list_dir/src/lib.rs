@@ -48,7 +48,7 @@ most 1000 entries are shown.";
         let metadata = fs::metadata(&root).map_err(|err| ToolError::io(&shown, &err))?;
         if !metadata.is_dir() {
             return Err(ToolError::Failed(format!(
-                "{shown} is a file, not a directory; use read_file to read it"
+                "{shown} is a file, not a directory; read it instead of listing it"
             )));
         }
         let walker = WalkBuilder::new(&root)
