@@ -58,18 +58,23 @@ pub fn developer_message(
             templates::native_agent_instructions(&workspace, command_access(tools), agents_md)
         }
     };
-    let functions: Vec<ToolDescription> = tools
-        .iter()
-        .filter(|tool| tool.namespace == FUNCTIONS_NAMESPACE)
-        .map(|tool| {
-            ToolDescription::new(&tool.name, &tool.description, Some(tool.parameters.clone()))
-        })
-        .collect();
+    let functions = function_tools(tools);
     let mut content = DeveloperContent::new().with_instructions(instructions);
     if !functions.is_empty() {
         content = content.with_function_tools(functions);
     }
     Message::from_role_and_content(Role::Developer, content)
+}
+
+/// The tools declared in the developer message's `functions` namespace.
+pub fn function_tools(tools: &[ToolRecord]) -> Vec<ToolDescription> {
+    tools
+        .iter()
+        .filter(|tool| tool.namespace == FUNCTIONS_NAMESPACE)
+        .map(|tool| {
+            ToolDescription::new(&tool.name, &tool.description, Some(tool.parameters.clone()))
+        })
+        .collect()
 }
 
 /// The workspace's `AGENTS.md`, if it has a readable one (capped at
@@ -89,8 +94,9 @@ fn command_access(tools: &[ToolRecord]) -> CommandAccess {
     }
 }
 
-/// The namespaces declared in the system message, grouped from the tools in order.
-fn system_namespaces(tools: &[ToolRecord]) -> Vec<ToolNamespaceConfig> {
+/// The namespaces declared in the system message, grouped from the tools in order (what
+/// `ossa tools list` shows next to the `functions` namespace of the developer message).
+pub fn system_namespaces(tools: &[ToolRecord]) -> Vec<ToolNamespaceConfig> {
     let mut namespaces: BTreeMap<String, ToolNamespaceConfig> = BTreeMap::new();
     for tool in tools
         .iter()

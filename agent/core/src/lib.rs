@@ -32,7 +32,7 @@ pub use arguments::ArgumentError;
 pub use completion::literal_pieces;
 pub use declare::{
     AGENTS_MD_LIMIT, CONTAINER, CONTAINER_EXEC, KNOWLEDGE_CUTOFF, REPO_BROWSER, developer_message,
-    read_agents_md, system_message,
+    function_tools, read_agents_md, system_message, system_namespaces,
 };
 pub use event::{Event, Outcome};
 pub use model::{Cancel, literal_text};

@@ -28,7 +28,7 @@ static HOST: OnceLock<ToolHost> = OnceLock::new();
 
 /// The sandboxed tools of a [`Toolbox`] for one toolset, bound to one workspace.
 pub struct SandboxTools {
-    tools: Vec<Tool>,
+    tools: Vec<(Tool, ToolSource)>,
     records: Vec<ToolRecord>,
     workspace: PathBuf,
 }
@@ -53,9 +53,9 @@ impl SandboxTools {
             toolbox
                 .entries()
                 .find(|(tool, source)| **source == ToolSource::Builtin && tool.name() == name)
-                .map(|(tool, _)| tool.clone())
+                .map(|(tool, source)| (tool.clone(), source.clone()))
         };
-        let mut chosen: Vec<(Tool, &str)> = Vec::new();
+        let mut chosen: Vec<((Tool, ToolSource), &str)> = Vec::new();
         match toolset {
             Toolset::Native => {
                 for (namespace, name) in NATIVE {
@@ -76,12 +76,12 @@ impl SandboxTools {
         }
         for (tool, source) in toolbox.entries() {
             if matches!(source, ToolSource::User(_)) {
-                chosen.push((tool.clone(), FUNCTIONS_NAMESPACE));
+                chosen.push(((tool.clone(), source.clone()), FUNCTIONS_NAMESPACE));
             }
         }
         let records = chosen
             .iter()
-            .map(|(tool, namespace)| record(tool, namespace))
+            .map(|((tool, _), namespace)| record(tool, namespace))
             .collect();
         Ok(SandboxTools {
             tools: chosen.into_iter().map(|(tool, _)| tool).collect(),
@@ -100,12 +100,22 @@ fn record(tool: &Tool, namespace: &str) -> ToolRecord {
         description: info.description.clone(),
         parameters: info.parameters.clone(),
         input: ArgumentFormat::Json,
-        aliases: Default::default(),
+        aliases: info.aliases.clone(),
         version: info.version.clone(),
         hash: tool.sha256().to_string(),
         writes: tool.policy().can_write(),
         executes: false,
         policy: serde_json::to_value(tool.policy()).unwrap_or_default(),
+    }
+}
+
+impl SandboxTools {
+    /// Each tool as offered, with the sandboxed tool behind it and where it comes from.
+    pub fn entries(&self) -> impl Iterator<Item = (&ToolRecord, &Tool, &ToolSource)> {
+        self.records
+            .iter()
+            .zip(&self.tools)
+            .map(|(record, (tool, source))| (record, tool, source))
     }
 }
 
@@ -120,7 +130,7 @@ impl ToolExecutor for SandboxTools {
                 .records
                 .iter()
                 .position(|record| record.recipient() == call.tool.recipient());
-            let Some(tool) = index.and_then(|index| self.tools.get(index)) else {
+            let Some((tool, _)) = index.and_then(|index| self.tools.get(index)) else {
                 return ToolOutcome::failed(
                     ToolFailureKind::UnknownTool,
                     format!("there is no tool `{}`", call.tool.recipient()),

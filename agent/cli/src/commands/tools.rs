@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use ossa_prompts::{ToolDescription, ToolNamespaceConfig, render_tool_namespace};
+use ossa_agent::event::Toolset;
+use ossa_prompts::{ToolNamespaceConfig, render_tool_namespace};
 use ossa_sandbox::{Access, Mount, OssaHome, ToolHost, ToolPolicy, ToolSource, Toolbox};
+use ossa_wiring::SandboxTools;
 
 /// Arguments of `ossa tools`.
 #[derive(Debug, clap::Args)]
@@ -17,9 +19,9 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// Show every tool: version, origin, grants and limits, and the harmony declaration
-    /// the model sees.
-    List,
+    /// Show every tool of the toolset: version, origin, grants and limits, and the
+    /// harmony declaration the model sees.
+    List(ListArgs),
     /// Install a tool component with the grants given here (stored in an editable
     /// policy.toml next to it).
     Add(AddArgs),
@@ -30,6 +32,16 @@ enum Command {
     },
     /// Run one tool once and print its output or its error.
     Call(CallArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    /// The toolset to show (default: the config's, else native).
+    #[arg(long, value_name = "native|functions")]
+    toolset: Option<Toolset>,
+    /// The workspace whose config applies (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    workspace: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,7 +89,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let host = ToolHost::new(&home.artifacts_dir())?;
     let mut toolbox = Toolbox::open(&host, &home).await?;
     match args.command {
-        Command::List => list(&toolbox),
+        Command::List(args) => list(&toolbox, args).await,
         Command::Add(add) => install(&mut toolbox, add).await,
         Command::Remove { name } => {
             toolbox.remove(&name)?;
@@ -88,17 +100,37 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn list(toolbox: &Toolbox) -> anyhow::Result<ExitCode> {
-    let mut out = String::new();
-    for (tool, source) in toolbox.entries() {
-        let info = tool.info();
+/// Every tool of the toolset as the model is offered it, then the exact declarations.
+async fn list(toolbox: &Toolbox, list: ListArgs) -> anyhow::Result<ExitCode> {
+    let workspace = super::session::workspace_dir(list.workspace.as_deref())?;
+    let mut flags = crate::config::Layer::default();
+    flags.toolset = list.toolset;
+    let config = super::session::load_config(Some(&workspace), flags)?;
+    let toolset = config.toolset();
+    let tools = SandboxTools::open(&workspace, toolset).await?;
+    let mut out = format!(
+        "Toolset: {toolset} (--toolset native|functions, or tools.toolset in the config)\n\n"
+    );
+    for (record, tool, source) in tools.entries() {
         let origin = match source {
             ToolSource::Builtin => "built-in".to_owned(),
             ToolSource::User(dir) => format!("installed in {}", dir.display()),
         };
-        out.push_str(&format!("{} {} ({origin})\n", info.name, info.version));
+        out.push_str(&format!(
+            "{} {} ({origin})\n",
+            record.recipient(),
+            record.version
+        ));
         out.push_str(&format!("  sha256: {}\n", tool.sha256()));
         out.push_str(&format!("  grants: {}\n", tool.policy().grants_summary()));
+        if !record.aliases.is_empty() {
+            let aliases: Vec<String> = record
+                .aliases
+                .iter()
+                .map(|(alias, name)| format!("{alias} → {name}"))
+                .collect();
+            out.push_str(&format!("  also accepts: {}\n", aliases.join(", ")));
+        }
     }
     if !toolbox.problems().is_empty() {
         out.push_str("\nNot loaded:\n");
@@ -106,20 +138,22 @@ fn list(toolbox: &Toolbox) -> anyhow::Result<ExitCode> {
             out.push_str(&format!("  {problem}\n"));
         }
     }
-    let namespace = ToolNamespaceConfig::new(
-        "functions",
-        None,
-        toolbox
-            .tools()
-            .map(|tool| {
-                let info = tool.info();
-                ToolDescription::new(&info.name, &info.description, Some(info.parameters.clone()))
-            })
-            .collect(),
-    );
-    out.push_str("\nThe model sees these tools in the developer message as:\n\n");
-    out.push_str(&render_tool_namespace(&namespace));
-    out.push('\n');
+    let records = ossa_agent::ToolExecutor::tools(&tools);
+    let system = ossa_agent::system_namespaces(records);
+    if !system.is_empty() {
+        out.push_str("\nThe model sees these tools in the system message's # Tools section:\n\n");
+        for namespace in &system {
+            out.push_str(&render_tool_namespace(namespace));
+            out.push_str("\n\n");
+        }
+    }
+    let functions = ossa_agent::function_tools(records);
+    if !functions.is_empty() {
+        let namespace = ToolNamespaceConfig::new("functions", None, functions);
+        out.push_str("\nThe model sees these tools in the developer message as:\n\n");
+        out.push_str(&render_tool_namespace(&namespace));
+        out.push('\n');
+    }
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(out.as_bytes())?;
     stdout.flush()?;
