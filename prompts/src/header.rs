@@ -404,7 +404,7 @@ fn words_with_offsets(text: &str) -> Vec<(usize, &str)> {
             continue;
         }
         match start {
-            Some(from) if text[i..].starts_with(CONSTRAIN) => {
+            Some(from) if c == '<' && text[i..].starts_with(CONSTRAIN) => {
                 words.push((from, &text[from..i]));
                 start = Some(i);
             }

@@ -287,14 +287,19 @@ pub enum ParserState {
 #[derive(Debug)]
 enum State {
     ExpectStart,
-    Header {
-        hint: RoleHint,
-        start: Position,
-        missing_start: bool,
-    },
-    Content {
-        header: Header,
-    },
+    Header(OpenHeader),
+    Content { header: Header },
+}
+
+/// A header being read.
+#[derive(Debug, Clone, Copy)]
+struct OpenHeader {
+    /// How its role is decided.
+    hint: RoleHint,
+    /// Where it began.
+    start: Position,
+    /// It began without `<|start|>`.
+    missing_start: bool,
 }
 
 /// What ended a header.
@@ -349,11 +354,11 @@ impl StreamParser {
     /// `<|start|>` again. With `None` the stream starts with `<|start|>`.
     pub fn new(implied_role: Option<Role>, options: ParseOptions) -> Self {
         let state = match implied_role {
-            Some(role) => State::Header {
+            Some(role) => State::Header(OpenHeader {
                 hint: RoleHint::Implied(role),
                 start: Position::default(),
                 missing_start: false,
-            },
+            }),
             None => State::ExpectStart,
         };
         StreamParser {
@@ -388,7 +393,7 @@ impl StreamParser {
                     self.header.extend_from_slice(bytes);
                 }
             }
-            State::Header { .. } => self.header.extend_from_slice(bytes),
+            State::Header(_) => self.header.extend_from_slice(bytes),
             State::Content { .. } => self.append_content(bytes),
         }
         self.strict_check(first_new)
@@ -407,7 +412,7 @@ impl StreamParser {
         let at = self.position;
         match self.state {
             State::ExpectStart => {}
-            State::Header { .. } => self.end_header(HeaderEnd::Finish(reason), at),
+            State::Header(_) => self.end_header(HeaderEnd::Finish(reason), at),
             State::Content { .. } => {
                 if let State::Content { header } =
                     std::mem::replace(&mut self.state, State::ExpectStart)
@@ -424,7 +429,7 @@ impl StreamParser {
     pub fn state(&self) -> ParserState {
         match self.state {
             State::ExpectStart => ParserState::ExpectStart,
-            State::Header { .. } => ParserState::Header,
+            State::Header(_) => ParserState::Header,
             State::Content { .. } => ParserState::Content,
         }
     }
@@ -433,10 +438,10 @@ impl StreamParser {
     pub fn current_role(&self) -> Option<Role> {
         match &self.state {
             State::Content { header } => Some(header.author.role),
-            State::Header {
+            State::Header(OpenHeader {
                 hint: RoleHint::Implied(role),
                 ..
-            } => Some(*role),
+            }) => Some(*role),
             _ => None,
         }
     }
@@ -535,7 +540,7 @@ impl StreamParser {
                     self.header.extend_from_slice(token.literal().as_bytes());
                 }
             },
-            State::Header { .. } => {
+            State::Header(_) => {
                 match token {
                     SpecialToken::Message => self.end_header(HeaderEnd::Message, at),
                     SpecialToken::Start => {
@@ -543,11 +548,11 @@ impl StreamParser {
                             // A repeated `<|start|>` (the prompt already ended with
                             // `<|start|>assistant`) loses nothing: keep the implied role.
                             let hint = match self.state {
-                                State::Header {
+                                State::Header(OpenHeader {
                                     hint,
                                     missing_start: false,
                                     ..
-                                } => hint,
+                                }) => hint,
                                 _ => RoleHint::None,
                             };
                             self.begin_header(hint, at);
@@ -603,31 +608,26 @@ impl StreamParser {
 
     fn begin_header(&mut self, hint: RoleHint, start: Position) {
         self.header.clear();
-        self.state = State::Header {
+        self.state = State::Header(OpenHeader {
             hint,
             start,
             missing_start: false,
-        };
+        });
     }
 
     fn begin_recovered_header(&mut self, start: Position) {
         self.header.clear();
-        self.state = State::Header {
+        self.state = State::Header(OpenHeader {
             hint: RoleHint::Fallback(self.last_role),
             start,
             missing_start: true,
-        };
+        });
     }
 
     /// A header ended (see [`HeaderEnd`]): split off leaked prose as an implied
     /// message, then open the content, or recover what the cut-short header carried.
     fn end_header(&mut self, end: HeaderEnd, at: Position) {
-        let State::Header {
-            hint,
-            start,
-            missing_start,
-        } = self.state
-        else {
+        let State::Header(open) = self.state else {
             return;
         };
         self.state = State::ExpectStart;
@@ -637,7 +637,7 @@ impl StreamParser {
         };
         self.header.clear();
         let mut text = raw.as_str();
-        if let Some(role) = hint.default_role()
+        if let Some(role) = open.hint.default_role()
             && let Some((prose, rest)) = split_leaked_prose(text)
         {
             let header_follows = end == HeaderEnd::Message || !rest.trim().is_empty();
@@ -646,20 +646,16 @@ impl StreamParser {
             } else {
                 end.terminator()
             };
-            self.implied_message(role, prose, start, terminator);
+            self.implied_message(role, prose, open.start, terminator);
             if !header_follows {
                 return;
             }
             text = rest;
         }
         match end {
-            HeaderEnd::Message => self.open_content(text, hint, start, missing_start, utf8_ok),
-            HeaderEnd::Terminator(token) => {
-                self.header_cut_by_terminator(text, token, hint, start, missing_start, at);
-            }
-            HeaderEnd::Start | HeaderEnd::Finish(_) => {
-                self.header_cut(text, end, hint, start, missing_start);
-            }
+            HeaderEnd::Message => self.open_content(open, text, utf8_ok),
+            HeaderEnd::Terminator(token) => self.header_cut_by_terminator(open, text, token, at),
+            HeaderEnd::Start | HeaderEnd::Finish(_) => self.header_cut(open, text, end),
         }
     }
 
@@ -676,14 +672,12 @@ impl StreamParser {
     }
 
     /// `<|message|>` arrived: parse the header and start the content.
-    fn open_content(
-        &mut self,
-        text: &str,
-        hint: RoleHint,
-        start: Position,
-        missing_start: bool,
-        utf8_ok: bool,
-    ) {
+    fn open_content(&mut self, open: OpenHeader, text: &str, utf8_ok: bool) {
+        let OpenHeader {
+            hint,
+            start,
+            missing_start,
+        } = open;
         let parsed = parse_header(text, hint);
         if missing_start {
             self.error(ParseErrorKind::MissingStart, start, text.to_owned());
@@ -706,13 +700,16 @@ impl StreamParser {
     /// mode, keep the channel and turn the rest of the header into the content.
     fn header_cut_by_terminator(
         &mut self,
+        open: OpenHeader,
         text: &str,
         token: SpecialToken,
-        hint: RoleHint,
-        start: Position,
-        missing_start: bool,
         at: Position,
     ) {
+        let OpenHeader {
+            hint,
+            start,
+            missing_start,
+        } = open;
         if text.trim().is_empty() {
             if !missing_start {
                 self.error(ParseErrorKind::MissingMessageToken, start, text.to_owned());
@@ -730,22 +727,24 @@ impl StreamParser {
             for problem in recovered.problems {
                 self.error(problem, start, text.to_owned());
             }
-            self.recovered_message(recovered.author, recovered.channel, recovered.content, {
-                Terminator::from_special(token).unwrap_or(Terminator::End)
-            });
+            let terminator = HeaderEnd::Terminator(token).terminator();
+            self.recovered_message(
+                recovered.author,
+                recovered.channel,
+                recovered.content,
+                terminator,
+            );
         }
     }
 
     /// `<|start|>` or the end of the stream cut a header short: report it, and keep
     /// the text it carried as a message when there is any.
-    fn header_cut(
-        &mut self,
-        text: &str,
-        end: HeaderEnd,
-        hint: RoleHint,
-        start: Position,
-        missing_start: bool,
-    ) {
+    fn header_cut(&mut self, open: OpenHeader, text: &str, end: HeaderEnd) {
+        let OpenHeader {
+            hint,
+            start,
+            missing_start,
+        } = open;
         if text.trim().is_empty() {
             // Whitespace between messages is fine; an empty completion is not.
             if !missing_start && matches!(end, HeaderEnd::Finish(_)) {

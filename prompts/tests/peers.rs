@@ -194,6 +194,10 @@ fn ollama_header_cases() {
     assert_eq!(checked, 8);
 }
 
+/// A header shape: its name, the completion, the implied role, the terminator and the
+/// problems expected.
+type Shape<'a> = (&'a str, String, Option<Role>, Terminator, &'a [&'a str]);
+
 /// gpt-oss-20b's 40 real calls to its native tools, written in every header shape the
 /// model was seen to use (channel first, recipient first, and the malformed shapes it
 /// also writes): each gives the call's recipient, channel, content type and arguments,
@@ -211,7 +215,7 @@ fn native_tool_calls_in_every_header_shape() {
         let args = call["arguments"].as_str().unwrap();
         let ct = content_type.map_or(String::new(), |c| format!(" {c}"));
         let assistant = Some(Role::Assistant);
-        let shapes: [(&str, String, Option<Role>, Terminator, &[&str]); 7] = [
+        let shapes: [Shape<'_>; 7] = [
             (
                 "channel first",
                 format!("<|channel|>{channel} to={recipient}{ct}<|message|>{args}<|call|>"),
@@ -273,11 +277,7 @@ fn native_tool_calls_in_every_header_shape() {
         ];
         for (shape, text, role, terminator, want_problems) in shapes {
             let items = parse_completion_text(&text, role, ParseOptions::lenient()).unwrap();
-            let parsed = items
-                .iter()
-                .filter_map(ParseItem::as_message)
-                .last()
-                .unwrap();
+            let parsed = items.iter().rev().find_map(ParseItem::as_message).unwrap();
             let m = &parsed.message;
             let what = format!("{recipient} ({shape}): {text:?}");
             assert_eq!(m.recipient.as_deref(), Some(recipient), "{what}");
