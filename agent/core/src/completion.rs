@@ -188,6 +188,13 @@ pub(crate) fn classify(parsed: ParsedCompletion, stop: StopReason) -> Action {
             problems,
         }
     } else {
+        // Header-less text goes into history as the answer it is, so the next turn's
+        // render drops this turn's reasoning as it does before any final answer.
+        if let Some((last, _)) = kept.last_mut()
+            && last.channel.is_none()
+        {
+            last.channel = Some("final".to_string());
+        }
         Action::Final {
             answer: action.text(),
             messages: kept,
@@ -389,6 +396,8 @@ mod tests {
         };
         assert_eq!(answer, long);
         assert_eq!(messages.len(), 2);
+        // Kept in history as a final answer.
+        assert_eq!(messages[1].0.channel.as_deref(), Some("final"));
         assert_eq!(problems.len(), 1);
         assert!(problems[0].ends_with('…'), "problems are shortened");
     }
