@@ -30,7 +30,8 @@
 //!   starting and ending with a letter, digit or `_` (`functions.f`, `python`,
 //!   `text/plain`). So `Some text`, `Let me check.` and `Hola, ¿qué tal?` are prose, while
 //!   `to=functions.f`, `json` and `<|constrain|>xml extra` are header. The prose becomes
-//!   an assistant message of its own, with no channel; the field words stay the header.
+//!   a message of its own (the implied role: assistant in a completion) with no
+//!   channel; the field words stay the header.
 //!   A single name-like word is read as the reference reads it (a bare recipient): it
 //!   cannot be told from a tool name.
 //! - **Several `<|channel|>`** ([`take_channels`]), when at least one names a harmony
