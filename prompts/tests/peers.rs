@@ -7,6 +7,7 @@
 //! passes when they are absent.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use ossa_prompts::{
@@ -26,7 +27,9 @@ fn corpus(file: &str) -> Option<Vec<Value>> {
                 .find(|d| d.is_dir())
         });
     let Some(path) = dir.map(|d| d.join(file)).filter(|p| p.is_file()) else {
-        eprintln!(
+        // Straight to stderr, past the test harness's capture, so the skip is seen.
+        let _ = writeln!(
+            std::io::stderr(),
             "SKIPPED: the peers corpus {file} was not found (shared/peers/ next to an \
              ancestor of {}, or $OSSA_PEERS_DIR)",
             env!("CARGO_MANIFEST_DIR")
