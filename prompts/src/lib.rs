@@ -45,7 +45,9 @@
 //! ```
 #![deny(missing_docs)]
 
+mod accounting;
 mod builtin;
+mod header;
 mod parse;
 mod render;
 mod rendered;
@@ -55,6 +57,7 @@ mod typescript;
 
 pub mod templates;
 
+pub use accounting::unaccounted_words;
 pub use parse::{
     FinishReason, ParseError, ParseErrorKind, ParseItem, ParseOptions, ParsedMessage, ParserState,
     Position, StreamParser, Terminator, parse_completion_text,

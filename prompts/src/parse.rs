@@ -13,18 +13,44 @@
 //! - stray terminators after a message are ignored; a message that is never closed
 //!   before the next `<|start|>` or `<|channel|>` is closed there;
 //! - UTF-8 split across tokens is reassembled; invalid bytes become U+FFFD;
+//! - headers real gpt-oss output gets wrong are repaired (`crate::header` has the
+//!   rules): prose written where a header belongs, a tool name written as a channel
+//!   (`<|channel|>container.exec<|channel|>analysis code`), several channels;
 //! - in lenient mode (the default) nothing is fatal and no text is dropped: every
 //!   problem becomes a [`ParseError`] item carrying the raw text, next to whatever
 //!   message could be recovered. Strict mode returns the first problem as an error.
 //!
-//! Work per token is proportional to the token's size (headers are parsed once, at
-//! `<|message|>`), and content is appended to one growing string.
+//! # Text outside any message
+//!
+//! The model's words are never left only in an error. Text where a header should be
+//! (a completion with no harmony markup at all, `Some text <|channel|>analysis…`, text
+//! after `<|call|>`) becomes an *implied message*: the role the header would have had
+//! (assistant, in a completion), no channel, no recipient, the text trimmed of the
+//! whitespace at its ends; a [`ParseErrorKind::TextOutsideMessage`] item (whose `raw` is
+//! the same text) comes just before it. Which part of a header is prose and which is
+//! header is decided by the rule in `crate::header` (`to=functions.f` before a
+//! `<|channel|>` is header; `Some text` is prose). Ends of a header:
+//!
+//! - at `<|message|>`, prose in front of the header is split off; the rest is the header;
+//! - at a terminator, `<|start|>` or the end of the stream, the same split, then what is
+//!   left after the role and first channel is the content of a recovered message (with
+//!   a terminator, always, as the reference's non-strict mode does; otherwise only when
+//!   it holds a word that is not a header keyword, so a header cut short by the token
+//!   limit gives no message).
+//!
+//! [`unaccounted_words`](crate::unaccounted_words) states the promise as a check.
+//!
+//! Work per token is proportional to the token's size (headers are parsed once, when
+//! they end), and content is appended to one growing string.
 
 use std::fmt;
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 
+use crate::header::{
+    Header, RoleHint, has_plain_word, parse_header, recover_unfinished_header, split_leaked_prose,
+};
 use crate::tokens::SpecialToken;
 use crate::types::{Author, Content, Message, Role};
 
@@ -75,8 +101,9 @@ pub enum Terminator {
     Truncated,
     /// Generation was cancelled inside the content.
     Cancelled,
-    /// The next message began (`<|start|>` or `<|channel|>`) with no terminator in
-    /// between; a [`ParseErrorKind::MissingEnd`] item reports it.
+    /// The next message began (`<|start|>` or `<|channel|>`; for an implied message,
+    /// the next header) with no terminator in between; a problem item reports it
+    /// ([`ParseErrorKind::MissingEnd`], or [`ParseErrorKind::TextOutsideMessage`]).
     MissingEnd,
 }
 
@@ -160,7 +187,9 @@ impl fmt::Display for Position {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ParseErrorKind {
-    /// Text where a `<|start|>` was expected; kept in `raw`.
+    /// Text where a header was expected (no harmony markup, prose before a header,
+    /// text after a message). The text is in `raw`, and in lenient mode also in the
+    /// implied message (no channel, no recipient) that follows this item.
     TextOutsideMessage,
     /// A header began without `<|start|>` (recovered when `<|message|>` followed).
     MissingStart,
@@ -184,14 +213,20 @@ pub enum ParseErrorKind {
     ExtraHeaderWords(String),
     /// The header bytes are not valid UTF-8 (decoded with U+FFFD).
     InvalidHeaderUtf8,
+    /// A tool's name written as a channel next to a harmony channel
+    /// (`<|channel|>container.exec<|channel|>analysis code`); read as the recipient.
+    RecipientAsChannel(String),
+    /// A channel value made of several harmony channels (`commentary:analysis`); the
+    /// most private one is used (analysis, then commentary, then final).
+    AmbiguousChannel(String),
 }
 
 impl fmt::Display for ParseErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ParseErrorKind::TextOutsideMessage => {
-                f.write_str("text outside any message (expected <|start|>)")
-            }
+            ParseErrorKind::TextOutsideMessage => f.write_str(
+                "text outside any message (no harmony header); kept as a message with no channel",
+            ),
             ParseErrorKind::MissingStart => f.write_str("a message header began without <|start|>"),
             ParseErrorKind::StrayTerminator(t) => {
                 write!(f, "stray {t} between messages (expected <|start|>)")
@@ -214,6 +249,14 @@ impl fmt::Display for ParseErrorKind {
                 write!(f, "unexpected words in message header: {words:?}")
             }
             ParseErrorKind::InvalidHeaderUtf8 => f.write_str("message header is not valid UTF-8"),
+            ParseErrorKind::RecipientAsChannel(name) => write!(
+                f,
+                "the tool {name:?} was written as a channel (<|channel|>{name}); read as the recipient"
+            ),
+            ParseErrorKind::AmbiguousChannel(value) => write!(
+                f,
+                "the header names several channels ({value:?}); read as the most private one"
+            ),
         }
     }
 }
@@ -241,36 +284,50 @@ pub enum ParserState {
     Content,
 }
 
-/// How the role of the header being read is decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RoleHint {
-    /// Read the role from the first header word.
-    None,
-    /// The role is known (the prompt ended with `<|start|>{role}`).
-    Implied(Role),
-    /// Recovery: use the first word if it is a role, otherwise this role.
-    Fallback(Role),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Header {
-    author: Author,
-    recipient: Option<String>,
-    channel: Option<String>,
-    content_type: Option<String>,
-}
-
 #[derive(Debug)]
 enum State {
     ExpectStart,
-    Header {
-        hint: RoleHint,
-        start: Position,
-        missing_start: bool,
-    },
-    Content {
-        header: Header,
-    },
+    Header(OpenHeader),
+    Content { header: Header },
+}
+
+/// A header being read.
+#[derive(Debug, Clone, Copy)]
+struct OpenHeader {
+    /// How its role is decided.
+    hint: RoleHint,
+    /// Where it began.
+    start: Position,
+    /// It began without `<|start|>`.
+    missing_start: bool,
+}
+
+/// What ended a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeaderEnd {
+    /// `<|message|>`: the header is complete.
+    Message,
+    /// A terminator arrived before `<|message|>`.
+    Terminator(SpecialToken),
+    /// `<|start|>` arrived before `<|message|>`.
+    Start,
+    /// The stream ended.
+    Finish(FinishReason),
+}
+
+impl HeaderEnd {
+    /// The terminator of a message that this ending closes.
+    fn terminator(self) -> Terminator {
+        match self {
+            HeaderEnd::Message | HeaderEnd::Start => Terminator::MissingEnd,
+            HeaderEnd::Terminator(token) => {
+                Terminator::from_special(token).unwrap_or(Terminator::End)
+            }
+            HeaderEnd::Finish(FinishReason::EndOfStream) => Terminator::EndOfStream,
+            HeaderEnd::Finish(FinishReason::Truncated) => Terminator::Truncated,
+            HeaderEnd::Finish(FinishReason::Cancelled) => Terminator::Cancelled,
+        }
+    }
 }
 
 /// The incremental harmony parser. Feed it one token at a time.
@@ -297,11 +354,11 @@ impl StreamParser {
     /// `<|start|>` again. With `None` the stream starts with `<|start|>`.
     pub fn new(implied_role: Option<Role>, options: ParseOptions) -> Self {
         let state = match implied_role {
-            Some(role) => State::Header {
+            Some(role) => State::Header(OpenHeader {
                 hint: RoleHint::Implied(role),
                 start: Position::default(),
                 missing_start: false,
-            },
+            }),
             None => State::ExpectStart,
         };
         StreamParser {
@@ -336,7 +393,7 @@ impl StreamParser {
                     self.header.extend_from_slice(bytes);
                 }
             }
-            State::Header { .. } => self.header.extend_from_slice(bytes),
+            State::Header(_) => self.header.extend_from_slice(bytes),
             State::Content { .. } => self.append_content(bytes),
         }
         self.strict_check(first_new)
@@ -352,33 +409,19 @@ impl StreamParser {
     pub fn finish(&mut self, reason: FinishReason) -> Result<(), ParseError> {
         self.delta = None;
         let first_new = self.items.len();
-        match std::mem::replace(&mut self.state, State::ExpectStart) {
+        let at = self.position;
+        match self.state {
             State::ExpectStart => {}
-            State::Header {
-                start,
-                missing_start,
-                ..
-            } => {
-                let raw = String::from_utf8_lossy(&self.header).into_owned();
-                self.header.clear();
-                if !(missing_start && raw.trim().is_empty()) {
-                    let kind = if missing_start {
-                        ParseErrorKind::TextOutsideMessage
-                    } else {
-                        ParseErrorKind::TruncatedHeader
-                    };
-                    self.error(kind, start, raw);
+            State::Header(_) => self.end_header(HeaderEnd::Finish(reason), at),
+            State::Content { .. } => {
+                if let State::Content { header } =
+                    std::mem::replace(&mut self.state, State::ExpectStart)
+                {
+                    self.close_message(header, HeaderEnd::Finish(reason).terminator());
                 }
             }
-            State::Content { header } => {
-                let terminator = match reason {
-                    FinishReason::EndOfStream => Terminator::EndOfStream,
-                    FinishReason::Truncated => Terminator::Truncated,
-                    FinishReason::Cancelled => Terminator::Cancelled,
-                };
-                self.close_message(header, terminator);
-            }
         }
+        self.state = State::ExpectStart;
         self.strict_check(first_new)
     }
 
@@ -386,7 +429,7 @@ impl StreamParser {
     pub fn state(&self) -> ParserState {
         match self.state {
             State::ExpectStart => ParserState::ExpectStart,
-            State::Header { .. } => ParserState::Header,
+            State::Header(_) => ParserState::Header,
             State::Content { .. } => ParserState::Content,
         }
     }
@@ -395,10 +438,10 @@ impl StreamParser {
     pub fn current_role(&self) -> Option<Role> {
         match &self.state {
             State::Content { header } => Some(header.author.role),
-            State::Header {
+            State::Header(OpenHeader {
                 hint: RoleHint::Implied(role),
                 ..
-            } => Some(*role),
+            }) => Some(*role),
             _ => None,
         }
     }
@@ -497,37 +540,29 @@ impl StreamParser {
                     self.header.extend_from_slice(token.literal().as_bytes());
                 }
             },
-            State::Header { missing_start, .. } => {
-                let missing_start = *missing_start;
+            State::Header(_) => {
                 match token {
-                    SpecialToken::Message => self.complete_header(),
+                    SpecialToken::Message => self.end_header(HeaderEnd::Message, at),
                     SpecialToken::Start => {
-                        let raw = String::from_utf8_lossy(&self.header).into_owned();
-                        if raw.trim().is_empty() {
+                        if String::from_utf8_lossy(&self.header).trim().is_empty() {
                             // A repeated `<|start|>` (the prompt already ended with
                             // `<|start|>assistant`) loses nothing: keep the implied role.
                             let hint = match self.state {
-                                State::Header {
+                                State::Header(OpenHeader {
                                     hint,
                                     missing_start: false,
                                     ..
-                                } => hint,
+                                }) => hint,
                                 _ => RoleHint::None,
                             };
                             self.begin_header(hint, at);
                         } else {
-                            let kind = if missing_start {
-                                ParseErrorKind::TextOutsideMessage
-                            } else {
-                                ParseErrorKind::UnterminatedHeader
-                            };
-                            let start = self.header_start().unwrap_or(at);
-                            self.error(kind, start, raw);
+                            self.end_header(HeaderEnd::Start, at);
                             self.begin_header(RoleHint::None, at);
                         }
                     }
                     SpecialToken::End | SpecialToken::Return | SpecialToken::Call => {
-                        self.header_ended_by_terminator(token, at);
+                        self.end_header(HeaderEnd::Terminator(token), at);
                     }
                     SpecialToken::Channel
                     | SpecialToken::Constrain
@@ -573,53 +608,85 @@ impl StreamParser {
 
     fn begin_header(&mut self, hint: RoleHint, start: Position) {
         self.header.clear();
-        self.state = State::Header {
+        self.state = State::Header(OpenHeader {
             hint,
             start,
             missing_start: false,
-        };
+        });
     }
 
     fn begin_recovered_header(&mut self, start: Position) {
         self.header.clear();
-        self.state = State::Header {
+        self.state = State::Header(OpenHeader {
             hint: RoleHint::Fallback(self.last_role),
             start,
             missing_start: true,
-        };
+        });
     }
 
-    fn header_start(&self) -> Option<Position> {
-        match self.state {
-            State::Header { start, .. } => Some(start),
-            _ => None,
-        }
-    }
-
-    /// `<|message|>` arrived: parse the header and start the content.
-    fn complete_header(&mut self) {
-        let State::Header {
-            hint,
-            start,
-            missing_start,
-        } = self.state
-        else {
+    /// A header ended (see [`HeaderEnd`]): split off leaked prose as an implied
+    /// message, then open the content, or recover what the cut-short header carried.
+    fn end_header(&mut self, end: HeaderEnd, at: Position) {
+        let State::Header(open) = self.state else {
             return;
         };
+        self.state = State::ExpectStart;
         let (raw, utf8_ok) = match std::str::from_utf8(&self.header) {
             Ok(text) => (text.to_owned(), true),
             Err(_) => (String::from_utf8_lossy(&self.header).into_owned(), false),
         };
         self.header.clear();
-        let parsed = parse_header(&raw, hint);
+        let mut text = raw.as_str();
+        if let Some(role) = open.hint.default_role()
+            && let Some((prose, rest)) = split_leaked_prose(text)
+        {
+            let header_follows = end == HeaderEnd::Message || !rest.trim().is_empty();
+            let terminator = if header_follows {
+                Terminator::MissingEnd
+            } else {
+                end.terminator()
+            };
+            self.implied_message(role, prose, open.start, terminator);
+            if !header_follows {
+                return;
+            }
+            text = rest;
+        }
+        match end {
+            HeaderEnd::Message => self.open_content(open, text, utf8_ok),
+            HeaderEnd::Terminator(token) => self.header_cut_by_terminator(open, text, token, at),
+            HeaderEnd::Start | HeaderEnd::Finish(_) => self.header_cut(open, text, end),
+        }
+    }
+
+    /// Text that belongs to no header: a [`ParseErrorKind::TextOutsideMessage`] item
+    /// and a message with no channel.
+    fn implied_message(&mut self, role: Role, text: &str, at: Position, terminator: Terminator) {
+        self.error(ParseErrorKind::TextOutsideMessage, at, text.to_owned());
+        self.last_role = role;
+        let message = Message::from_role_and_content(role, text);
+        self.items.push(ParseItem::Message(ParsedMessage {
+            message,
+            terminator,
+        }));
+    }
+
+    /// `<|message|>` arrived: parse the header and start the content.
+    fn open_content(&mut self, open: OpenHeader, text: &str, utf8_ok: bool) {
+        let OpenHeader {
+            hint,
+            start,
+            missing_start,
+        } = open;
+        let parsed = parse_header(text, hint);
         if missing_start {
-            self.error(ParseErrorKind::MissingStart, start, raw.clone());
+            self.error(ParseErrorKind::MissingStart, start, text.to_owned());
         }
         if !utf8_ok {
-            self.error(ParseErrorKind::InvalidHeaderUtf8, start, raw.clone());
+            self.error(ParseErrorKind::InvalidHeaderUtf8, start, text.to_owned());
         }
         for problem in parsed.problems {
-            self.error(problem, start, raw.clone());
+            self.error(problem, start, text.to_owned());
         }
         self.last_role = parsed.header.author.role;
         self.content.clear();
@@ -631,21 +698,21 @@ impl StreamParser {
 
     /// A terminator arrived before `<|message|>`. Like the reference's non-strict
     /// mode, keep the channel and turn the rest of the header into the content.
-    fn header_ended_by_terminator(&mut self, token: SpecialToken, at: Position) {
-        let State::Header {
+    fn header_cut_by_terminator(
+        &mut self,
+        open: OpenHeader,
+        text: &str,
+        token: SpecialToken,
+        at: Position,
+    ) {
+        let OpenHeader {
             hint,
             start,
             missing_start,
-        } = self.state
-        else {
-            return;
-        };
-        self.state = State::ExpectStart;
-        let raw = String::from_utf8_lossy(&self.header).into_owned();
-        self.header.clear();
-        if raw.trim().is_empty() {
+        } = open;
+        if text.trim().is_empty() {
             if !missing_start {
-                self.error(ParseErrorKind::MissingMessageToken, start, raw);
+                self.error(ParseErrorKind::MissingMessageToken, start, text.to_owned());
             } else if self.options.strict {
                 self.error(
                     ParseErrorKind::StrayTerminator(token),
@@ -655,19 +722,82 @@ impl StreamParser {
             }
             return;
         }
-        self.error(ParseErrorKind::MissingMessageToken, start, raw.clone());
-        let Some(recovered) = recover_unfinished_header(&raw, hint) else {
+        self.error(ParseErrorKind::MissingMessageToken, start, text.to_owned());
+        if let Some(recovered) = recover_unfinished_header(text, hint) {
+            for problem in recovered.problems {
+                self.error(problem, start, text.to_owned());
+            }
+            let terminator = HeaderEnd::Terminator(token).terminator();
+            self.recovered_message(
+                recovered.author,
+                recovered.channel,
+                recovered.content,
+                terminator,
+            );
+        }
+    }
+
+    /// `<|start|>` or the end of the stream cut a header short: report it, and keep
+    /// the text it carried as a message when there is any.
+    fn header_cut(&mut self, open: OpenHeader, text: &str, end: HeaderEnd) {
+        let OpenHeader {
+            hint,
+            start,
+            missing_start,
+        } = open;
+        if text.trim().is_empty() {
+            // Whitespace between messages is fine; an empty completion is not.
+            if !missing_start && matches!(end, HeaderEnd::Finish(_)) {
+                self.error(ParseErrorKind::TruncatedHeader, start, text.to_owned());
+            }
             return;
-        };
-        self.last_role = recovered.author.role;
+        }
+        let recovered =
+            recover_unfinished_header(text, hint).filter(|r| has_plain_word(&r.content));
+        // Text with no channel and no role word was no header at all.
+        let headerless = recovered
+            .as_ref()
+            .is_some_and(|r| r.channel.is_none() && !r.role_from_text);
+        if headerless {
+            self.error(
+                ParseErrorKind::TextOutsideMessage,
+                start,
+                text.trim().to_owned(),
+            );
+        } else if end == HeaderEnd::Start {
+            self.error(ParseErrorKind::UnterminatedHeader, start, text.to_owned());
+        } else {
+            self.error(ParseErrorKind::TruncatedHeader, start, text.to_owned());
+        }
+        if let Some(recovered) = recovered {
+            for problem in recovered.problems {
+                self.error(problem, start, text.to_owned());
+            }
+            self.recovered_message(
+                recovered.author,
+                recovered.channel,
+                recovered.content,
+                end.terminator(),
+            );
+        }
+    }
+
+    /// A message recovered from a header that never reached `<|message|>`.
+    fn recovered_message(
+        &mut self,
+        author: Author,
+        channel: Option<String>,
+        content: String,
+        terminator: Terminator,
+    ) {
+        self.last_role = author.role;
         let message = Message {
-            author: recovered.author,
+            author,
             recipient: None,
-            content: vec![Content::from(recovered.content)],
-            channel: recovered.channel,
+            content: vec![Content::from(content)],
+            channel,
             content_type: None,
         };
-        let terminator = Terminator::from_special(token).unwrap_or(Terminator::End);
         self.items.push(ParseItem::Message(ParsedMessage {
             message,
             terminator,
@@ -773,188 +903,6 @@ fn decode_lossy(out: &mut String, pending: &mut Vec<u8>, mut input: &[u8]) {
     }
 }
 
-const CHANNEL: &str = "<|channel|>";
-const CONSTRAIN: &str = "<|constrain|>";
-
-struct ParsedHeader {
-    header: Header,
-    problems: Vec<ParseErrorKind>,
-}
-
-/// Takes the first `<|channel|>NAME` out of the header; the name runs to whitespace
-/// or `<`.
-fn take_channel(text: &str, problems: &mut Vec<ParseErrorKind>) -> (Option<String>, String) {
-    let Some(at) = text.find(CHANNEL) else {
-        return (None, text.to_owned());
-    };
-    let after = &text[at + CHANNEL.len()..];
-    let end = after
-        .find(|c: char| c.is_whitespace() || c == '<')
-        .unwrap_or(after.len());
-    let channel = &after[..end];
-    let mut rest = String::with_capacity(text.len());
-    rest.push_str(&text[..at]);
-    rest.push_str(&after[end..]);
-    if channel.is_empty() {
-        problems.push(ParseErrorKind::EmptyChannel);
-        (None, rest)
-    } else {
-        (Some(channel.to_owned()), rest)
-    }
-}
-
-/// Header words with `<|constrain|>` split off the word it is glued to and joined to
-/// the value that follows it when spaced (`to=f <|constrain|> json`).
-fn header_words(rest: &str) -> Vec<String> {
-    let spaced;
-    let rest = if rest.contains(CONSTRAIN) {
-        spaced = rest.replace(CONSTRAIN, &format!(" {CONSTRAIN}"));
-        spaced.as_str()
-    } else {
-        rest
-    };
-    let mut words: Vec<String> = Vec::new();
-    let mut glue_next = false;
-    for word in rest.split_ascii_whitespace() {
-        match words.last_mut() {
-            Some(last) if glue_next => last.push_str(word),
-            _ => words.push(word.to_owned()),
-        }
-        glue_next = word == CONSTRAIN;
-    }
-    words
-}
-
-/// `user`, `assistant`, … or `user:alice`. Role tool keeps the word as its name, as
-/// the reference does.
-fn author_from_word(word: &str, allow_name: bool) -> Option<Author> {
-    if let Some(role) = Role::from_word(word) {
-        let name = (role == Role::Tool).then(|| word.to_owned());
-        return Some(Author { role, name });
-    }
-    if allow_name
-        && let Some((role, name)) = word.split_once(':')
-        && let Some(role) = Role::from_word(role)
-        && !name.is_empty()
-    {
-        return Some(Author::new(role, name));
-    }
-    None
-}
-
-/// Decides the author from the header words; returns it and how many words it used.
-fn header_author(words: &[String], hint: RoleHint) -> Result<(Author, usize), ParseErrorKind> {
-    let first = words.first().map(String::as_str);
-    let (author, mut used) = match (hint, first) {
-        (RoleHint::Implied(role), _) => (Author::from(role), 0),
-        (RoleHint::Fallback(role), None) => (Author::from(role), 0),
-        (RoleHint::None, None) => return Err(ParseErrorKind::UnknownRole(String::new())),
-        (RoleHint::Fallback(role), Some(word)) => match author_from_word(word, true) {
-            Some(author) if author.name.is_some() && author.role != Role::Tool => (author, 1),
-            Some(author) => (author, 0),
-            None => (Author::from(role), 0),
-        },
-        (RoleHint::None, Some(word)) => {
-            let single = words.len() == 1 && !word.starts_with("to=");
-            match author_from_word(word, single) {
-                Some(author) if author.name.is_some() && author.role != Role::Tool => (author, 1),
-                Some(author) => (author, 0),
-                // An unknown first word is a tool's name (`functions.f to=assistant`);
-                // the reference refuses a lone one, which is the renderer's own
-                // output for a tool message with no recipient, so accept it.
-                None => (Author::new(Role::Tool, word), 1),
-            }
-        }
-    };
-    if words.get(used).map(String::as_str) == Some(author.role.as_str()) {
-        used += 1;
-    }
-    Ok((author, used))
-}
-
-/// Parses a header (the text between `<|start|>` and `<|message|>`). Problems are
-/// returned next to a best-effort header.
-fn parse_header(text: &str, hint: RoleHint) -> ParsedHeader {
-    let mut problems = Vec::new();
-    let (channel, rest) = take_channel(text, &mut problems);
-    // A second `<|channel|>` is never a recipient or a content type (the reference
-    // would take it as one).
-    let (stray, words): (Vec<String>, Vec<String>) = header_words(&rest)
-        .into_iter()
-        .partition(|w| w.contains(CHANNEL));
-    if !stray.is_empty() {
-        problems.push(ParseErrorKind::ExtraHeaderWords(stray.join(" ")));
-    }
-    let (author, used) = header_author(&words, hint).unwrap_or_else(|problem| {
-        problems.push(problem);
-        (Author::from(Role::Assistant), 0)
-    });
-    let mut remaining = &words[used.min(words.len())..];
-    let mut recipient = None;
-    let mut content_type = None;
-    if let Some((last, before)) = remaining.split_last() {
-        if let Some(to) = last.strip_prefix("to=") {
-            recipient = Some(to.to_owned());
-            remaining = before;
-        } else if before.is_empty() {
-            if last.starts_with(CONSTRAIN) {
-                content_type = Some(last.clone());
-            } else {
-                recipient = Some(last.clone());
-            }
-            remaining = before;
-        } else {
-            content_type = Some(last.clone());
-            if let Some((raw_recipient, rest)) = before.split_last() {
-                let name = raw_recipient.strip_prefix("to=").unwrap_or(raw_recipient);
-                recipient = Some(name.to_owned());
-                remaining = rest;
-            }
-        }
-    }
-    if !remaining.is_empty() {
-        problems.push(ParseErrorKind::ExtraHeaderWords(remaining.join(" ")));
-    }
-    ParsedHeader {
-        header: Header {
-            author,
-            recipient,
-            channel,
-            content_type,
-        },
-        problems,
-    }
-}
-
-struct RecoveredHeader {
-    author: Author,
-    channel: Option<String>,
-    content: String,
-}
-
-/// A header that a terminator cut short: the role (implied, or the first word), the
-/// channel, and the remaining words as content. `None` when no role can be told.
-fn recover_unfinished_header(text: &str, hint: RoleHint) -> Option<RecoveredHeader> {
-    let mut problems = Vec::new();
-    let (channel, rest) = take_channel(text, &mut problems);
-    // Like the reference: `<|constrain|>` spaced off, words re-joined by one space.
-    let rest = rest.replace(CONSTRAIN, &format!(" {CONSTRAIN}"));
-    let words: Vec<String> = rest.split_ascii_whitespace().map(str::to_owned).collect();
-    let (author, used) = match hint {
-        RoleHint::None => {
-            let author = author_from_word(words.first()?, true)?;
-            (author, 1)
-        }
-        RoleHint::Implied(_) | RoleHint::Fallback(_) => header_author(&words, hint).ok()?,
-    };
-    let content = words[used.min(words.len())..].join(" ");
-    Some(RecoveredHeader {
-        author,
-        channel,
-        content,
-    })
-}
-
 /// Parses completion text whose special tokens are written as their literal strings
 /// (`<|channel|>final<|message|>Hi<|end|>`), then finishes with end-of-stream.
 ///
@@ -995,154 +943,4 @@ pub fn parse_completion_text(
     }
     parser.finish(FinishReason::EndOfStream)?;
     Ok(parser.into_items())
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used)]
-mod tests {
-    use super::*;
-
-    fn header(text: &str, hint: RoleHint) -> (Header, Vec<ParseErrorKind>) {
-        let parsed = parse_header(text, hint);
-        (parsed.header, parsed.problems)
-    }
-
-    /// Role, name, channel, recipient, content type.
-    type Fields<'a> = (
-        Role,
-        Option<&'a str>,
-        Option<&'a str>,
-        Option<&'a str>,
-        Option<&'a str>,
-    );
-
-    fn fields(h: &Header) -> Fields<'_> {
-        (
-            h.author.role,
-            h.author.name.as_deref(),
-            h.channel.as_deref(),
-            h.recipient.as_deref(),
-            h.content_type.as_deref(),
-        )
-    }
-
-    #[test]
-    fn header_table_from_the_research_notes() {
-        let a = RoleHint::Implied(Role::Assistant);
-        let n = RoleHint::None;
-        let cases: [(&str, RoleHint, Fields<'_>); 9] = [
-            (
-                "<|channel|>commentary to=functions.f <|constrain|>json",
-                a,
-                (
-                    Role::Assistant,
-                    None,
-                    Some("commentary"),
-                    Some("functions.f"),
-                    Some("<|constrain|>json"),
-                ),
-            ),
-            (
-                "<|channel|>commentary to=functions.f<|constrain|>json",
-                a,
-                (
-                    Role::Assistant,
-                    None,
-                    Some("commentary"),
-                    Some("functions.f"),
-                    Some("<|constrain|>json"),
-                ),
-            ),
-            (
-                "assistant to=functions.f<|channel|>commentary json",
-                n,
-                (
-                    Role::Assistant,
-                    None,
-                    Some("commentary"),
-                    Some("functions.f"),
-                    Some("json"),
-                ),
-            ),
-            (
-                "assistant to=functions.f <|constrain|>json<|channel|>commentary",
-                n,
-                (
-                    Role::Assistant,
-                    None,
-                    Some("commentary"),
-                    Some("functions.f"),
-                    Some("<|constrain|>json"),
-                ),
-            ),
-            (
-                "<|channel|>commentary functions.f",
-                a,
-                (
-                    Role::Assistant,
-                    None,
-                    Some("commentary"),
-                    Some("functions.f"),
-                    None,
-                ),
-            ),
-            (
-                "functions.f to=assistant<|channel|>commentary",
-                n,
-                (
-                    Role::Tool,
-                    Some("functions.f"),
-                    Some("commentary"),
-                    Some("assistant"),
-                    None,
-                ),
-            ),
-            (
-                "<|channel|>final <|constrain|>json",
-                a,
-                (
-                    Role::Assistant,
-                    None,
-                    Some("final"),
-                    None,
-                    Some("<|constrain|>json"),
-                ),
-            ),
-            (
-                "<|channel|>final json",
-                a,
-                (Role::Assistant, None, Some("final"), Some("json"), None),
-            ),
-            (
-                "<|channel|>commentaryto=functions.f",
-                a,
-                (
-                    Role::Assistant,
-                    None,
-                    Some("commentaryto=functions.f"),
-                    None,
-                    None,
-                ),
-            ),
-        ];
-        for (text, hint, want) in cases {
-            let (h, problems) = header(text, hint);
-            assert_eq!(fields(&h), want, "{text}");
-            assert!(problems.is_empty(), "{text}: {problems:?}");
-        }
-        let (_, problems) = header(
-            "assistant to=functions.f<|channel|>commentary to=functions.f json",
-            n,
-        );
-        assert_eq!(
-            problems,
-            vec![ParseErrorKind::ExtraHeaderWords(
-                "to=functions.f".to_owned()
-            )]
-        );
-        let (_, problems) = header("<|channel|>", a);
-        assert_eq!(problems, vec![ParseErrorKind::EmptyChannel]);
-        let (_, problems) = header("", n);
-        assert_eq!(problems, vec![ParseErrorKind::UnknownRole(String::new())]);
-    }
 }

@@ -7,9 +7,9 @@
 use std::path::PathBuf;
 
 use ossa_prompts::{
-    Conversation, FinishReason, ParseItem, ParseOptions, RenderOptions, Role, SpecialToken,
-    StreamParser, parse_completion_text, render_conversation, render_conversation_for_completion,
-    render_conversation_for_training,
+    Conversation, FinishReason, ParseErrorKind, ParseItem, ParseOptions, RenderOptions, Role,
+    SpecialToken, StreamParser, parse_completion_text, render_conversation,
+    render_conversation_for_completion, render_conversation_for_training, unaccounted_words,
 };
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
@@ -267,6 +267,7 @@ fn completions_parse_like_the_reference() {
                     .unwrap_or_else(|e| panic!("{name}: text form: {e}"));
                 let (text_messages, text_terminators, _) = split_items(&items);
                 assert_eq!(text_messages, want, "{name} role {role:?}: text form");
+                assert_eq!(unaccounted_words(&text, &items), Vec::<String>::new());
                 assert_eq!(
                     text_terminators, terminators,
                     "{name}: text form terminators"
@@ -305,6 +306,21 @@ fn malformed_corpus_recovers_as_promised() {
             // Every problem carries enough to show the user what went wrong.
             assert!(!error.to_string().is_empty());
         }
+        // No word is dropped, and text outside messages is the very next message.
+        let lost = unaccounted_words(text, &items);
+        assert!(lost.is_empty(), "{name}: lost {lost:?}");
+        for pair in items.windows(2) {
+            if let [ParseItem::Error(error), next] = pair
+                && error.kind == ParseErrorKind::TextOutsideMessage
+            {
+                let next = next.as_message().map(|m| m.message.text());
+                assert_eq!(next.as_ref(), Some(&error.raw), "{name}: implied message");
+            }
+        }
+        assert!(
+            !matches!(items.last(), Some(ParseItem::Error(e)) if e.kind == ParseErrorKind::TextOutsideMessage),
+            "{name}: text outside messages with no message after it"
+        );
         // Strict mode reports the first problem as an error instead.
         if !errors.is_empty() {
             let strict = parse_completion_text(text, role, ParseOptions::strict());

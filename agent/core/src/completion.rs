@@ -121,11 +121,20 @@ pub(crate) fn classify(parsed: ParsedCompletion, stop: StopReason) -> Action {
     let usable = |terminator: &Terminator| {
         !matches!(terminator, Terminator::Truncated | Terminator::Cancelled)
     };
-    let action_at = messages.iter().position(|(message, terminator)| {
-        message.author.role == Role::Assistant
-            && usable(terminator)
-            && (is_call(message) || message.channel.as_deref() == Some("final"))
-    });
+    let action_at = messages
+        .iter()
+        .position(|(message, terminator)| {
+            message.author.role == Role::Assistant
+                && usable(terminator)
+                && (is_call(message) || message.channel.as_deref() == Some("final"))
+        })
+        .or_else(|| {
+            // Text the model wrote with no harmony header (the parser's implied message,
+            // its problem in `problems`) ends the turn as the answer.
+            let last = messages.iter().rposition(|(_, t)| usable(t))?;
+            let (message, _) = messages.get(last)?;
+            is_headerless_text(message).then_some(last)
+        });
     let Some(index) = action_at else {
         if let Some(problem) = problems.into_iter().next() {
             return Action::Retry {
@@ -172,12 +181,27 @@ pub(crate) fn classify(parsed: ParsedCompletion, stop: StopReason) -> Action {
             problems,
         }
     } else {
+        // Header-less text goes into history as the answer it is, so the next turn's
+        // render drops this turn's reasoning as it does before any final answer.
+        if let Some((last, _)) = kept.last_mut()
+            && last.channel.is_none()
+        {
+            last.channel = Some("final".to_string());
+        }
         Action::Final {
             answer: action.text(),
             messages: kept,
             problems,
         }
     }
+}
+
+/// An assistant message with no channel and no recipient, and some text.
+fn is_headerless_text(message: &Message) -> bool {
+    message.author.role == Role::Assistant
+        && message.channel.is_none()
+        && message.recipient.is_none()
+        && !message.text().trim().is_empty()
 }
 
 fn is_call(message: &Message) -> bool {
@@ -294,7 +318,7 @@ mod tests {
 
     #[test]
     fn garbage_is_malformed() {
-        let action = run("<|message|><|message|>", StopReason::EndOfText);
+        let action = run("<|message|><|end|><|message|>", StopReason::EndOfText);
         assert!(
             matches!(
                 action,
@@ -310,7 +334,7 @@ mod tests {
     #[test]
     fn long_problems_are_shortened() {
         let garbage = format!(
-            "<|channel|>analysis<|message|>a<|end|>{}<|return|>",
+            "<|channel|>analysis<|message|>a<|end|><|channel|>{}<|message|><|return|>",
             "x".repeat(5000)
         );
         let action = run(&garbage, StopReason::Return);
@@ -324,6 +348,88 @@ mod tests {
         assert!(
             detail.chars().count() <= 301 && detail.ends_with('…'),
             "{detail}"
+        );
+    }
+
+    #[test]
+    fn text_without_harmony_markup_is_the_answer() {
+        let action = run("The answer is 4.\n", StopReason::EndOfText);
+        let Action::Final {
+            answer,
+            messages,
+            problems,
+        } = action
+        else {
+            panic!("{action:?}")
+        };
+        assert_eq!(answer, "The answer is 4.");
+        assert_eq!(messages.len(), 1);
+        // The recovery is reported, never silent.
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("text outside any message"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn headerless_text_after_reasoning_is_the_answer() {
+        let long = "y".repeat(5000);
+        let action = run(
+            &format!("<|channel|>analysis<|message|>Think.<|end|>{long}<|return|>"),
+            StopReason::Return,
+        );
+        let Action::Final {
+            answer,
+            messages,
+            problems,
+        } = action
+        else {
+            panic!("{action:?}")
+        };
+        assert_eq!(answer, long);
+        assert_eq!(messages.len(), 2);
+        // Kept in history as a final answer.
+        assert_eq!(messages[1].0.channel.as_deref(), Some("final"));
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].ends_with('…'), "problems are shortened");
+    }
+
+    #[test]
+    fn headerless_text_before_a_call_stays_in_the_history() {
+        let action = run(
+            "Let me look.<|start|>assistant<|channel|>commentary to=functions.f json<|message|>{}<|call|>",
+            StopReason::Call,
+        );
+        let Action::Call {
+            call,
+            messages,
+            problems,
+        } = action
+        else {
+            panic!("{action:?}")
+        };
+        assert_eq!(call.recipient.as_deref(), Some("functions.f"));
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0].0.text(), "Let me look.");
+        assert_eq!(problems.len(), 1);
+    }
+
+    #[test]
+    fn headerless_text_is_no_answer_when_reasoning_follows() {
+        let action = run(
+            "Some words first <|channel|>analysis<|message|>Hmm.<|end|>",
+            StopReason::EndOfText,
+        );
+        assert!(
+            matches!(
+                action,
+                Action::Retry {
+                    reason: RetryReason::Malformed(_),
+                    ..
+                }
+            ),
+            "{action:?}"
         );
     }
 

@@ -1,11 +1,12 @@
 //! The parser never panics, on any token stream and any completion text, in strict and
-//! lenient mode, and lenient mode never loses text: every content byte ends up in a
-//! message or in an error's raw text.
+//! lenient mode, and lenient mode is never fatal and never loses text: every word of
+//! the input is in a message or in an error's raw text (`unaccounted_words` is empty).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use ossa_prompts::{
     FinishReason, ParseItem, ParseOptions, Role, SpecialToken, StreamParser, parse_completion_text,
+    unaccounted_words,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -27,18 +28,21 @@ fuzz_target!(|data: &[u8]| {
 
     // As a token stream: an op byte picks a special token or a run of raw bytes.
     let mut parser = StreamParser::new(implied, options);
+    let mut literal = Vec::new();
     while let Some((&op, tail)) = rest.split_first() {
         rest = tail;
         let index = usize::from(op % 16);
         let result = if let Some(&token) = SpecialToken::ALL.get(index) {
+            literal.extend_from_slice(token.literal().as_bytes());
             parser.push_special(token)
         } else {
             let len = usize::from(op >> 4).min(rest.len());
             let (bytes, tail) = rest.split_at(len);
             rest = tail;
+            literal.extend_from_slice(bytes);
             parser.push_bytes(bytes)
         };
-        let _ = result;
+        assert!(options.strict || result.is_ok(), "lenient mode failed");
         let _ = (
             parser.state(),
             parser.current_role(),
@@ -49,31 +53,27 @@ fuzz_target!(|data: &[u8]| {
             parser.last_content_delta(),
         );
     }
-    let _ = parser.finish(reason);
+    let finished = parser.finish(reason);
+    assert!(options.strict || finished.is_ok(), "lenient mode failed");
     for item in parser.items() {
         if let ParseItem::Message(m) = item {
             let _ = serde_json::to_string(m);
         }
     }
+    if !options.strict {
+        let text = String::from_utf8_lossy(&literal);
+        let lost = unaccounted_words(&text, parser.items());
+        assert!(lost.is_empty(), "lost {lost:?} of {text:?}");
+    }
 
     // As completion text with literal special tokens.
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(items) = parse_completion_text(text, implied, ParseOptions::lenient()) {
-            let kept: usize = items
-                .iter()
-                .map(|item| match item {
-                    ParseItem::Message(m) => m.message.text().len(),
-                    ParseItem::Error(e) => e.raw.len(),
-                })
-                .sum();
-            // Lenient parsing drops no content: what it kept cannot be empty when the
-            // input had text outside the structural tokens.
-            let literal_free = SpecialToken::ALL
-                .iter()
-                .fold(text.to_owned(), |t, s| t.replace(s.literal(), ""));
-            if !literal_free.trim().is_empty() {
-                assert!(kept > 0 || !items.is_empty(), "text dropped: {text:?}");
+        match parse_completion_text(text, implied, ParseOptions::lenient()) {
+            Ok(items) => {
+                let lost = unaccounted_words(text, &items);
+                assert!(lost.is_empty(), "lost {lost:?} of {text:?}");
             }
+            Err(error) => panic!("lenient mode failed: {error}"),
         }
         let _ = parse_completion_text(text, implied, ParseOptions::strict());
     }

@@ -325,7 +325,8 @@ MALFORMED_CASES: list[dict] = [
         "role": "assistant",
         "text": "<|channel|>commentary to=functions.f <|constrain|>json<|message|>{}<|call|>garbage",
         "messages": [
-            {"role": "assistant", "recipient": "functions.f", "channel": "commentary", "content_type": "<|constrain|>json", "content": "{}", "terminator": "call"}
+            {"role": "assistant", "recipient": "functions.f", "channel": "commentary", "content_type": "<|constrain|>json", "content": "{}", "terminator": "call"},
+            {"role": "assistant", "content": "garbage", "terminator": "end_of_stream"},
         ],
         "errors": ["TextOutsideMessage"],
     },
@@ -466,7 +467,10 @@ MALFORMED_CASES: list[dict] = [
         "name": "text_before_start",
         "role": None,
         "text": "hello<|start|>assistant<|channel|>final<|message|>x<|end|>",
-        "messages": [{"role": "assistant", "channel": "final", "content": "x", "terminator": "end"}],
+        "messages": [
+            {"role": "assistant", "content": "hello", "terminator": "missing_end"},
+            {"role": "assistant", "channel": "final", "content": "x", "terminator": "end"},
+        ],
         "errors": ["TextOutsideMessage"],
     },
     {
@@ -543,6 +547,209 @@ MALFORMED_CASES: list[dict] = [
         "role": None,
         "text": "<|start|>browser.search to=assistant<|channel|>commentary<|message|>results<|end|>",
         "messages": [{"role": "tool", "name": "browser.search", "recipient": "assistant", "channel": "commentary", "content": "results", "terminator": "end"}],
+        "errors": [],
+    },
+    # --- Text outside any message becomes an implied assistant message (no channel) ---
+    {
+        "name": "plain_text_only",
+        "role": "assistant",
+        "text": "Paris is the capital of France.",
+        "messages": [{"role": "assistant", "content": "Paris is the capital of France.", "terminator": "end_of_stream"}],
+        "errors": ["TextOutsideMessage"],
+    },
+    {
+        "name": "plain_text_one_word",
+        "role": "assistant",
+        "text": "Bonjour",
+        "messages": [{"role": "assistant", "content": "Bonjour", "terminator": "end_of_stream"}],
+        "errors": ["TextOutsideMessage"],
+    },
+    {
+        "name": "plain_text_multiline_keeps_its_layout",
+        "role": "assistant",
+        "text": "Steps:\n\n1. open   the file\n2. fix it\n",
+        "messages": [{"role": "assistant", "content": "Steps:\n\n1. open   the file\n2. fix it", "terminator": "end_of_stream"}],
+        "errors": ["TextOutsideMessage"],
+    },
+    {
+        "name": "plain_text_then_terminator",
+        "role": "assistant",
+        "text": "No markup here, only words.<|end|>",
+        "messages": [{"role": "assistant", "content": "No markup here, only words.", "terminator": "end"}],
+        "errors": ["TextOutsideMessage"],
+    },
+    {
+        "name": "prose_before_channel_is_not_a_recipient",
+        "role": "assistant",
+        "text": "Looking into it <|channel|>analysis<|message|>Check the logs.<|end|>",
+        "messages": [
+            {"role": "assistant", "content": "Looking into it", "terminator": "missing_end"},
+            {"role": "assistant", "channel": "analysis", "content": "Check the logs.", "terminator": "end"},
+        ],
+        "errors": ["TextOutsideMessage"],
+    },
+    {
+        "name": "prose_before_recipient_first_call",
+        "role": "assistant",
+        "text": "I will look it up. to=functions.lookup<|channel|>commentary json<|message|>{\"q\":\"tide\"}<|call|>",
+        "messages": [
+            {"role": "assistant", "content": "I will look it up.", "terminator": "missing_end"},
+            {"role": "assistant", "recipient": "functions.lookup", "channel": "commentary", "content_type": "json", "content": "{\"q\":\"tide\"}", "terminator": "call"},
+        ],
+        "errors": ["TextOutsideMessage"],
+    },
+    {
+        "name": "prose_then_start",
+        "role": "assistant",
+        "text": "One moment.<|start|>assistant<|channel|>commentary to=functions.lookup <|constrain|>json<|message|>{}<|call|>",
+        "messages": [
+            {"role": "assistant", "content": "One moment.", "terminator": "missing_end"},
+            {"role": "assistant", "recipient": "functions.lookup", "channel": "commentary", "content_type": "<|constrain|>json", "content": "{}", "terminator": "call"},
+        ],
+        "errors": ["TextOutsideMessage"],
+    },
+    {
+        "name": "prose_between_and_after_messages",
+        "role": "assistant",
+        "text": "Hmm, well <|channel|>analysis<|message|>think<|end|> in between <|start|>assistant<|channel|>final<|message|>done<|return|> and after",
+        "messages": [
+            {"role": "assistant", "content": "Hmm, well", "terminator": "missing_end"},
+            {"role": "assistant", "channel": "analysis", "content": "think", "terminator": "end"},
+            {"role": "assistant", "content": "in between", "terminator": "missing_end"},
+            {"role": "assistant", "channel": "final", "content": "done", "terminator": "return"},
+            {"role": "assistant", "content": "and after", "terminator": "end_of_stream"},
+        ],
+        "errors": ["TextOutsideMessage", "TextOutsideMessage", "TextOutsideMessage"],
+    },
+    {
+        "name": "prose_after_end_before_channel",
+        "role": "assistant",
+        "text": "<|channel|>analysis<|message|>a<|end|>Now the answer.<|channel|>final<|message|>42<|return|>",
+        "messages": [
+            {"role": "assistant", "channel": "analysis", "content": "a", "terminator": "end"},
+            {"role": "assistant", "content": "Now the answer.", "terminator": "missing_end"},
+            {"role": "assistant", "channel": "final", "content": "42", "terminator": "return"},
+        ],
+        "errors": ["TextOutsideMessage", "MissingStart"],
+    },
+    {
+        "name": "prose_then_header_cut_short",
+        "role": "assistant",
+        "text": "Working on it <|channel|>analysis",
+        "messages": [{"role": "assistant", "content": "Working on it", "terminator": "missing_end"}],
+        "errors": ["TextOutsideMessage", "TruncatedHeader"],
+    },
+    {
+        "name": "prose_with_unknown_special_like_text",
+        "role": "assistant",
+        "text": "odd <|token|> words <|channel|>analysis<|message|>x<|end|>",
+        "messages": [
+            {"role": "assistant", "content": "odd <|token|> words", "terminator": "missing_end"},
+            {"role": "assistant", "channel": "analysis", "content": "x", "terminator": "end"},
+        ],
+        "errors": ["TextOutsideMessage"],
+    },
+    {
+        "name": "special_tokens_stripped_by_the_engine",
+        "role": "assistant",
+        "text": "analysisThe user greets us.assistantfinalHello!",
+        "messages": [{"role": "assistant", "content": "analysisThe user greets us.assistantfinalHello!", "terminator": "end_of_stream"}],
+        "errors": ["TextOutsideMessage"],
+    },
+    {
+        "name": "channel_word_without_marker_after_call",
+        "role": "assistant",
+        "text": "<|channel|>commentary to=functions.f<|message|>{}<|call|>commentary<|channel|>commentary to=functions.g<|message|>{}<|call|>",
+        "messages": [
+            {"role": "assistant", "recipient": "functions.f", "channel": "commentary", "content": "{}", "terminator": "call"},
+            {"role": "assistant", "recipient": "functions.g", "channel": "commentary", "content": "{}", "terminator": "call"},
+        ],
+        "errors": ["MissingStart", "ExtraHeaderWords"],
+    },
+    # --- gpt-oss's native tools (repo_browser, container): the header shapes it writes ---
+    {
+        "name": "native_call_channel_first",
+        "role": "assistant",
+        "text": '<|channel|>analysis to=repo_browser.open_file code<|message|>{"path":"src/lib.rs","line_start":1}<|call|>',
+        "messages": [
+            {"role": "assistant", "recipient": "repo_browser.open_file", "channel": "analysis", "content_type": "code", "content": '{"path":"src/lib.rs","line_start":1}', "terminator": "call"}
+        ],
+        "errors": [],
+    },
+    {
+        "name": "native_call_recipient_first",
+        "role": "assistant",
+        "text": ' to=repo_browser.open_file<|channel|>analysis code<|message|>{"path":"src/lib.rs"}<|call|>',
+        "messages": [
+            {"role": "assistant", "recipient": "repo_browser.open_file", "channel": "analysis", "content_type": "code", "content": '{"path":"src/lib.rs"}', "terminator": "call"}
+        ],
+        "errors": [],
+    },
+    {
+        "name": "native_call_recipient_first_after_start",
+        "role": None,
+        "text": '<|start|>assistant to=container.exec<|channel|>analysis code<|message|>{"cmd":["bash","-lc","cargo test"]}<|call|>',
+        "messages": [
+            {"role": "assistant", "recipient": "container.exec", "channel": "analysis", "content_type": "code", "content": '{"cmd":["bash","-lc","cargo test"]}', "terminator": "call"}
+        ],
+        "errors": [],
+    },
+    {
+        "name": "native_recipient_written_as_channel",
+        "role": "assistant",
+        "text": '<|channel|>repo_browser.search<|channel|>analysis code<|message|>{"query":"fn main"}<|call|>',
+        "messages": [
+            {"role": "assistant", "recipient": "repo_browser.search", "channel": "analysis", "content_type": "code", "content": '{"query":"fn main"}', "terminator": "call"}
+        ],
+        "errors": ["RecipientAsChannel"],
+    },
+    {
+        "name": "native_exec_written_as_channel",
+        "role": "assistant",
+        "text": '<|channel|>container.exec<|channel|>analysis code<|message|>{"cmd":["bash","-lc","ls"]}<|call|>',
+        "messages": [
+            {"role": "assistant", "recipient": "container.exec", "channel": "analysis", "content_type": "code", "content": '{"cmd":["bash","-lc","ls"]}', "terminator": "call"}
+        ],
+        "errors": ["RecipientAsChannel"],
+    },
+    {
+        "name": "native_recipient_as_channel_after_start",
+        "role": "assistant",
+        "text": '<|channel|>analysis<|message|>See the tree.<|end|><|start|>assistant<|channel|>repo_browser.print_tree<|channel|>analysis code<|message|>{"path":""}<|call|>',
+        "messages": [
+            {"role": "assistant", "channel": "analysis", "content": "See the tree.", "terminator": "end"},
+            {"role": "assistant", "recipient": "repo_browser.print_tree", "channel": "analysis", "content_type": "code", "content": '{"path":""}', "terminator": "call"},
+        ],
+        "errors": ["RecipientAsChannel"],
+    },
+    {
+        "name": "native_role_written_as_channel",
+        "role": "assistant",
+        "text": '<|channel|>assistant to=repo_browser.open_file<|channel|>analysis code<|message|>{"path":"a.py"}<|call|>',
+        "messages": [
+            {"role": "assistant", "recipient": "repo_browser.open_file", "channel": "analysis", "content_type": "code", "content": '{"path":"a.py"}', "terminator": "call"}
+        ],
+        "errors": ["ExtraHeaderWords"],
+    },
+    {
+        "name": "doubled_channel_most_private_wins",
+        "role": "assistant",
+        "text": "<|channel|>final<|channel|>analysis<|message|>x<|end|>",
+        "messages": [{"role": "assistant", "channel": "analysis", "content": "x", "terminator": "end"}],
+        "errors": ["ExtraHeaderWords"],
+    },
+    {
+        "name": "channel_made_of_two_channels",
+        "role": "assistant",
+        "text": "<|channel|>commentary:analysis<|message|>Reconsider the plan.<|end|>",
+        "messages": [{"role": "assistant", "channel": "analysis", "content": "Reconsider the plan.", "terminator": "end"}],
+        "errors": ["AmbiguousChannel"],
+    },
+    {
+        "name": "custom_channel_is_left_alone",
+        "role": "assistant",
+        "text": "<|channel|>commentary:custom<|message|>x<|end|>",
+        "messages": [{"role": "assistant", "channel": "commentary:custom", "content": "x", "terminator": "end"}],
         "errors": [],
     },
 ]

@@ -2,7 +2,7 @@
 """Generates the harmony conformance fixtures under tests/fixtures/harmony/ with the
 reference, openai-harmony 0.0.8 (pip install openai-harmony==0.0.8), offline.
 
-    .venv/bin/python tests/scripts/harmony/gen_vectors.py [--random N] [--seed S]
+    .venv/bin/python tests/scripts/harmony/gen_vectors.py [--random N] [--seed S] [--only NAME...]
 
 Writes:
   render_cases.json     hand-written conversations (cases.py) rendered five ways
@@ -172,15 +172,28 @@ def main() -> None:
     ap.add_argument("--random", type=int, default=300, help="random conversations (default 300)")
     ap.add_argument("--completions", type=int, default=200, help="random completions (default 200)")
     ap.add_argument("--seed", type=int, default=20250805)
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=list(GENERATORS),
+        help="regenerate only these fixtures (e.g. --only malformed after editing MALFORMED_CASES)",
+    )
     args = ap.parse_args()
     FIXTURES.mkdir(parents=True, exist_ok=True)
     ref = Reference()
     builtin = builtin_namespaces()
-    gen_render_cases(ref, builtin)
-    gen_render_random(ref, builtin, args.random, args.seed)
-    gen_json_cases(ref)
-    gen_parse_vectors(ref, args.completions, args.seed)
-    gen_malformed(ref)
+    for name in args.only or GENERATORS:
+        GENERATORS[name](ref, builtin, args)
+
+
+# Each fixture's generator, by the name --only takes.
+GENERATORS = {
+    "render_cases": lambda ref, builtin, args: gen_render_cases(ref, builtin),
+    "render_random": lambda ref, builtin, args: gen_render_random(ref, builtin, args.random, args.seed),
+    "json_cases": lambda ref, builtin, args: gen_json_cases(ref),
+    "parse_vectors": lambda ref, builtin, args: gen_parse_vectors(ref, args.completions, args.seed),
+    "malformed": lambda ref, builtin, args: gen_malformed(ref),
+}
 
 
 if __name__ == "__main__":
