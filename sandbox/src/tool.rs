@@ -1,6 +1,7 @@
 //! A loaded tool and one call of it: a fresh store with the policy's grants, run under
 //! the limits, and the outcome turned into output or a [`ToolFailure`].
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{self, GuestError, GuestInfo};
+use crate::exec::{CommandRunner, ExecCall};
 use crate::failure::{FailureKind, ToolFailure};
 use crate::host::{EPOCH_TICK, HostShared};
 use crate::monitor::{CallMonitor, Limiter};
@@ -33,7 +35,15 @@ pub struct ToolInfo {
     pub parameters: Value,
     /// The tool's version.
     pub version: String,
+    /// Other names the model may use for arguments: alias → canonical name. Tools list
+    /// them in their schema under `x-ossa-aliases`, which is removed from `parameters`;
+    /// the agent renames alias keys before validating and calling.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, String>,
 }
+
+/// The root schema key under which a tool lists its argument aliases.
+pub(crate) const ALIASES_KEY: &str = "x-ossa-aliases";
 
 /// A backtrace at least this deep, whose innermost frames cycle through a few
 /// functions, is taken for a runaway recursion.
@@ -105,6 +115,11 @@ struct ToolInner {
     info: ToolInfo,
     sha256: String,
     policy: ToolPolicy,
+    /// Whether the component imports the `process` capability (then the policy must
+    /// have an exec grant).
+    imports_process: bool,
+    /// Runs its commands instead of the grant's default runner.
+    runner: Option<Arc<dyn CommandRunner>>,
 }
 
 impl std::fmt::Debug for Tool {
@@ -123,6 +138,8 @@ pub(crate) struct State {
     pub(crate) table: ResourceTable,
     pub(crate) monitor: Arc<CallMonitor>,
     limiter: Limiter,
+    /// The `process` capability of this call (tools with an exec grant).
+    pub(crate) exec: Option<ExecCall>,
 }
 
 impl WasiView for State {
@@ -141,6 +158,7 @@ impl Tool {
         info: ToolInfo,
         sha256: String,
         policy: ToolPolicy,
+        imports_process: bool,
     ) -> Self {
         Tool {
             inner: Arc::new(ToolInner {
@@ -149,6 +167,8 @@ impl Tool {
                 info,
                 sha256,
                 policy,
+                imports_process,
+                runner: None,
             }),
         }
     }
@@ -173,17 +193,52 @@ impl Tool {
         &self.inner.policy
     }
 
-    /// The same tool under another policy (validated).
+    /// The same tool under another policy (validated). A tool that runs commands keeps
+    /// needing an exec grant.
     pub fn with_policy(&self, policy: ToolPolicy) -> Result<Tool, crate::PolicyError> {
         policy.validate()?;
+        if self.inner.imports_process && policy.exec.is_none() {
+            return Err(crate::PolicyError::Invalid(format!(
+                "tool `{}` runs commands (it imports ossa:tool/process); its policy needs an \
+                 [exec] table (mode = \"off\" refuses every command)",
+                self.name()
+            )));
+        }
         let inner = &self.inner;
-        Ok(Tool::new(
-            Arc::clone(&inner.shared),
-            inner.pre.clone(),
-            inner.info.clone(),
-            inner.sha256.clone(),
-            policy,
-        ))
+        Ok(Tool {
+            inner: Arc::new(ToolInner {
+                shared: Arc::clone(&inner.shared),
+                pre: inner.pre.clone(),
+                info: inner.info.clone(),
+                sha256: inner.sha256.clone(),
+                policy,
+                imports_process: inner.imports_process,
+                runner: inner.runner.clone(),
+            }),
+        })
+    }
+
+    /// The same tool with its commands run by `runner` instead of the default for its
+    /// grant's mode (e.g. a WebAssembly Python for `python3` commands when native
+    /// commands are not granted). Only tools with an exec grant run commands at all.
+    pub fn with_command_runner(&self, runner: Arc<dyn CommandRunner>) -> Tool {
+        let inner = &self.inner;
+        Tool {
+            inner: Arc::new(ToolInner {
+                shared: Arc::clone(&inner.shared),
+                pre: inner.pre.clone(),
+                info: inner.info.clone(),
+                sha256: inner.sha256.clone(),
+                policy: inner.policy.clone(),
+                imports_process: inner.imports_process,
+                runner: Some(runner),
+            }),
+        }
+    }
+
+    /// Whether the component imports the `process` capability (runs commands).
+    pub fn runs_commands(&self) -> bool {
+        self.inner.imports_process
     }
 
     /// Runs the tool once on `args_json` (the JSON object the model wrote).
@@ -197,9 +252,11 @@ impl Tool {
         let name = self.name();
         let args = normalize_args(name, args_json)?;
         let policy = &self.inner.policy;
-        let workspace = match policy.workspace {
-            Access::None => None,
-            _ => Some(check_workspace(workspace).map_err(|err| {
+        // Commands run in the workspace even when the component itself mounts nothing.
+        let needs_workspace = policy.workspace != Access::None || policy.exec.is_some();
+        let workspace = match needs_workspace {
+            false => None,
+            true => Some(check_workspace(workspace).map_err(|err| {
                 ToolFailure::new(
                     FailureKind::Host,
                     format!("tool `{name}` could not run: the workspace is not usable"),
@@ -210,10 +267,11 @@ impl Tool {
         let monitor = Arc::new(CallMonitor::new(policy.write_limit_bytes()));
         let stdout = CapturedOutput::new(policy.output_limit_bytes(), Arc::clone(&monitor));
         let stderr = CapturedOutput::new(policy.output_limit_bytes(), Arc::clone(&monitor));
+        let mount = workspace.as_deref().filter(|_| policy.workspace != Access::None);
         let wasi = build_wasi(
             name,
             policy,
-            workspace.as_deref(),
+            mount,
             &monitor,
             &stdout,
             &stderr,
@@ -226,12 +284,22 @@ impl Tool {
                 detail,
             )
         })?;
+        let exec = policy.exec.as_ref().map(|grant| ExecCall {
+            workspace: workspace.clone(),
+            grant: grant.clone(),
+            runner: self
+                .inner
+                .runner
+                .clone()
+                .unwrap_or_else(|| crate::exec::default_runner(grant)),
+        });
         let mut store = new_store(
             &self.inner.shared,
             wasi,
             Arc::clone(&monitor),
             policy.memory_bytes(),
-            policy.timeout(),
+            policy.call_timeout(),
+            exec,
         );
         let pre = &self.inner.pre;
         let run = async {
@@ -241,7 +309,7 @@ impl Tool {
         // The epoch deadline stops busy guests at the timeout; this outer timeout stops
         // guests blocked in a host call, a little later so the epoch (which reports
         // the precise trap) usually wins.
-        let outcome = tokio::time::timeout(policy.timeout() + 5 * EPOCH_TICK, run).await;
+        let outcome = tokio::time::timeout(policy.call_timeout() + 5 * EPOCH_TICK, run).await;
         let memory_limit_hit = store.data().limiter.memory_limit_hit();
         drop(store);
         let report = Report {
@@ -284,6 +352,7 @@ pub(crate) async fn describe(
         monitor,
         policy.memory_bytes(),
         DESCRIBE_TIMEOUT,
+        None,
     );
     let run = async {
         let instance = pre.instantiate_async(&mut store).await?;
@@ -299,14 +368,38 @@ pub(crate) async fn describe(
         }
         Err(_) => return Err("the tool's `describe` did not return within 10 s".to_owned()),
     };
-    let parameters = serde_json::from_str(&info.parameters_schema)
+    let mut parameters: Value = serde_json::from_str(&info.parameters_schema)
         .map_err(|err| format!("the tool's parameters schema is not valid JSON: {err}"))?;
+    let aliases = take_aliases(&mut parameters)?;
     Ok(ToolInfo {
         name: info.name,
         description: info.description,
         parameters,
         version: info.version,
+        aliases,
     })
+}
+
+/// Removes the `x-ossa-aliases` object from a schema's root and returns it.
+fn take_aliases(schema: &mut Value) -> Result<BTreeMap<String, String>, String> {
+    let Some(aliases) = schema.as_object_mut().and_then(|root| root.remove(ALIASES_KEY)) else {
+        return Ok(BTreeMap::new());
+    };
+    let bad = || {
+        format!("`{ALIASES_KEY}` in the parameters schema must map alias names to argument names")
+    };
+    let Value::Object(aliases) = aliases else {
+        return Err(bad());
+    };
+    aliases
+        .into_iter()
+        .map(|(alias, canonical)| match canonical {
+            Value::String(canonical) if !alias.is_empty() && alias != canonical => {
+                Ok((alias, canonical))
+            }
+            _ => Err(bad()),
+        })
+        .collect()
 }
 
 /// Models send `""` for tools without arguments and sometimes wrap the object in a
@@ -351,12 +444,14 @@ fn new_store(
     monitor: Arc<CallMonitor>,
     memory_limit: usize,
     timeout: Duration,
+    exec: Option<ExecCall>,
 ) -> Store<State> {
     let state = State {
         wasi,
         table: ResourceTable::new(),
         monitor,
         limiter: Limiter::new(memory_limit),
+        exec,
     };
     let mut store = Store::new(&shared.engine, state);
     store.limiter(|state| &mut state.limiter);
@@ -582,9 +677,9 @@ impl Report<'_> {
             FailureKind::Timeout,
             format!(
                 "tool `{}` timed out after {} s and was stopped",
-                self.name, self.policy.timeout_secs
+                self.name, self.policy.call_timeout().as_secs_f64()
             ),
-            format!("wall-time limit of {} s reached", self.policy.timeout_secs),
+            format!("wall-time limit of {} s reached", self.policy.call_timeout().as_secs_f64()),
         )
     }
 
@@ -685,9 +780,9 @@ impl Report<'_> {
                 FailureKind::Timeout,
                 format!(
                     "tool `{name}` timed out after {} s and was stopped",
-                    policy.timeout_secs
+                    policy.call_timeout().as_secs_f64()
                 ),
-                format!("wall-time limit of {} s reached", policy.timeout_secs),
+                format!("wall-time limit of {} s reached", policy.call_timeout().as_secs_f64()),
             ));
         }
         None
@@ -842,6 +937,20 @@ mod tests {
             normalize_args("t", "{").unwrap_err().kind,
             FailureKind::InvalidArgs
         );
+    }
+
+    #[test]
+    fn aliases_are_taken_out_of_the_schema() {
+        let mut schema = serde_json::json!({
+            "type": "object",
+            "properties": {"command": {"type": "array"}},
+            "x-ossa-aliases": {"cmd": "command"}
+        });
+        let aliases = take_aliases(&mut schema).unwrap();
+        assert_eq!(aliases, BTreeMap::from([("cmd".into(), "command".into())]));
+        assert!(schema.get(ALIASES_KEY).is_none());
+        let mut bad = serde_json::json!({"type": "object", "x-ossa-aliases": ["cmd"]});
+        assert!(take_aliases(&mut bad).is_err());
     }
 
     #[test]

@@ -15,12 +15,13 @@ use std::process::{Command, ExitCode};
 use sha2::{Digest, Sha256};
 
 /// (tool name, crate artifact name) of the built-in tools, in the order they are listed.
-const BUILTINS: [(&str, &str); 5] = [
+const BUILTINS: [(&str, &str); 6] = [
     ("read_file", "ossa_tool_read_file"),
     ("write_file", "ossa_tool_write_file"),
     ("list_dir", "ossa_tool_list_dir"),
     ("grep", "ossa_tool_grep"),
     ("apply_patch", "ossa_tool_apply_patch"),
+    ("exec", "ossa_tool_exec"),
 ];
 
 /// (constant name, crate artifact name) of components used only by tests.

@@ -55,8 +55,14 @@ pub use serde_json;
 pub use wit_bindgen as __wit_bindgen;
 
 /// The generated bindings of the `ossa:tool` world. Tools do not need them directly.
+///
+/// With the `process` feature they are those of the `exec-tool` world, which adds the
+/// `process` import. A component imports it only if it calls [`process::run`]: unused
+/// imports are left out of the component, so other tools built in the same workspace
+/// (where features are unified) do not import it.
 #[doc(hidden)]
 pub mod bindings {
+    #[cfg(not(feature = "process"))]
     wit_bindgen::generate!({
         world: "tool",
         path: "../../sandbox/wit",
@@ -65,7 +71,30 @@ pub mod bindings {
         default_bindings_module: "ossa_tool_sdk::bindings",
         runtime_path: "ossa_tool_sdk::__wit_bindgen::rt",
     });
+    #[cfg(feature = "process")]
+    wit_bindgen::generate!({
+        world: "exec-tool",
+        path: "../../sandbox/wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_tool_world",
+        default_bindings_module: "ossa_tool_sdk::bindings",
+        runtime_path: "ossa_tool_sdk::__wit_bindgen::rt",
+    });
 }
+
+/// Running commands on the host (feature `process`): the capability of the built-in
+/// `exec` tool. A component that calls [`process::run`] imports `ossa:tool/process`
+/// and loads only under a policy with an `[exec]` grant.
+#[cfg(feature = "process")]
+pub mod process {
+    pub use crate::bindings::ossa::tool::process::{
+        Command, Completed, Exit, RunError, run,
+    };
+}
+
+/// The root key of a parameters schema under which a tool lists its argument aliases
+/// (`{"alias": "canonical"}`). The host removes it from the schema the model sees.
+pub const ALIASES_KEY: &str = "x-ossa-aliases";
 
 /// One tool: its name and description for the model, its arguments, and what it does.
 pub trait Tool {
@@ -79,8 +108,27 @@ pub trait Tool {
     /// What the tool does, for the model: when to use it and what it returns.
     const DESCRIPTION: &'static str;
 
+    /// Other names models use for some arguments, as `(alias, canonical name)` pairs.
+    /// `describe` lists them in the schema under [`ALIASES_KEY`]; the agent renames an
+    /// alias to its canonical name before validating and calling, and the SDK does the
+    /// same when parsing (for direct calls).
+    const ALIASES: &'static [(&'static str, &'static str)] = &[];
+
     /// Runs the tool once. The returned text is what the model reads.
     fn call(args: Self::Args) -> Result<String, ToolError>;
+}
+
+/// The parameters schema of `T` with its aliases under [`ALIASES_KEY`].
+pub fn schema_with_aliases<T: Tool>() -> serde_json::Value {
+    let mut schema = parameters_schema::<T::Args>();
+    if let (false, serde_json::Value::Object(root)) = (T::ALIASES.is_empty(), &mut schema) {
+        let aliases = T::ALIASES
+            .iter()
+            .map(|(alias, canonical)| ((*alias).to_owned(), (*canonical).into()))
+            .collect();
+        root.insert(ALIASES_KEY.to_owned(), serde_json::Value::Object(aliases));
+    }
+    schema
 }
 
 /// The `describe` export for `T`; `version` is the tool crate's version.
@@ -89,7 +137,7 @@ pub fn __describe<T: Tool>(version: &str) -> bindings::ToolInfo {
     bindings::ToolInfo {
         name: T::NAME.to_owned(),
         description: T::DESCRIPTION.to_owned(),
-        parameters_schema: parameters_schema::<T::Args>().to_string(),
+        parameters_schema: schema_with_aliases::<T>().to_string(),
         version: version.to_owned(),
     }
 }
@@ -97,7 +145,8 @@ pub fn __describe<T: Tool>(version: &str) -> bindings::ToolInfo {
 /// The `call` export for `T`: parses the arguments and converts the error.
 #[doc(hidden)]
 pub fn __call<T: Tool>(args_json: &str) -> Result<String, bindings::ToolError> {
-    let args = parse_args::<T::Args>(args_json).map_err(ToolError::into_wit)?;
+    let args = parse_args_with_aliases::<T::Args>(args_json, T::ALIASES)
+        .map_err(ToolError::into_wit)?;
     T::call(args).map_err(ToolError::into_wit)
 }
 
@@ -115,6 +164,30 @@ pub fn parse_args<A: DeserializeOwned>(args_json: &str) -> Result<A, ToolError> 
              matches the tool's parameters."
         ))
     })
+}
+
+/// [`parse_args`] after renaming each alias key to its canonical name (when the
+/// canonical name is not also present).
+pub fn parse_args_with_aliases<A: DeserializeOwned>(
+    args_json: &str,
+    aliases: &[(&str, &str)],
+) -> Result<A, ToolError> {
+    if aliases.is_empty() {
+        return parse_args(args_json);
+    }
+    match serde_json::from_str::<serde_json::Value>(args_json) {
+        Ok(serde_json::Value::Object(mut object)) => {
+            for (alias, canonical) in aliases {
+                if !object.contains_key(*canonical)
+                    && let Some(value) = object.remove(*alias)
+                {
+                    object.insert((*canonical).to_owned(), value);
+                }
+            }
+            parse_args(&serde_json::Value::Object(object).to_string())
+        }
+        _ => parse_args(args_json),
+    }
 }
 
 /// Exports a [`Tool`] as the component's `ossa:tool` world. Use it once per crate.
@@ -137,4 +210,54 @@ macro_rules! export_tool {
 
         $crate::bindings::__export_tool_world!(__OssaToolExport with_types_in $crate::bindings);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    /// Arguments.
+    #[derive(Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Args {
+        /// The command.
+        command: String,
+    }
+
+    struct WithAliases;
+
+    impl Tool for WithAliases {
+        type Args = Args;
+        const NAME: &'static str = "t";
+        const DESCRIPTION: &'static str = "T.";
+        const ALIASES: &'static [(&'static str, &'static str)] =
+            &[("cmd", "command"), ("commands", "command")];
+        fn call(args: Args) -> Result<String, ToolError> {
+            Ok(args.command)
+        }
+    }
+
+    #[test]
+    fn aliases_are_listed_in_the_schema() {
+        let schema = schema_with_aliases::<WithAliases>();
+        assert_eq!(
+            schema[ALIASES_KEY],
+            json!({"cmd": "command", "commands": "command"})
+        );
+        assert_eq!(schema["required"], json!(["command"]));
+    }
+
+    #[test]
+    fn aliases_are_renamed_when_parsing() {
+        let aliases = WithAliases::ALIASES;
+        let parsed: Args = parse_args_with_aliases(r#"{"cmd": "ls"}"#, aliases).unwrap();
+        assert_eq!(parsed.command, "ls");
+        // The canonical name wins over an alias.
+        let parsed: Args =
+            parse_args_with_aliases(r#"{"command": "a", "cmd": "b"}"#, aliases).unwrap();
+        assert_eq!(parsed.command, "a");
+        assert!(parse_args_with_aliases::<Args>(r#"{"other": 1}"#, aliases).is_err());
+    }
 }
