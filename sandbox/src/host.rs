@@ -150,12 +150,16 @@ impl ToolHost {
                     .to_owned(),
             ));
         }
-        let instance_pre = self.shared.linker.instantiate_pre(&component).map_err(|err| {
-            LoadError::Interface(format!(
-                "the component needs imports ossa does not provide (tools may import WASI 0.2, \
+        let instance_pre = self
+            .shared
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|err| {
+                LoadError::Interface(format!(
+                    "the component needs imports ossa does not provide (tools may import WASI 0.2, \
                  and ossa:tool/process with an exec grant): {err:#}"
-            ))
-        })?;
+                ))
+            })?;
         let pre = bindings::ToolPre::new(instance_pre).map_err(|err| {
             LoadError::Interface(format!(
                 "the component does not export the ossa:tool world (`describe` and `call`, see \

@@ -473,7 +473,9 @@ mod tests {
         let text = with_exec.to_toml();
         assert_eq!(ToolPolicy::from_toml(&text).unwrap(), with_exec, "{text}");
         assert_eq!(
-            ToolPolicy::from_toml("[exec]\nmode = \"confined\"").unwrap().exec,
+            ToolPolicy::from_toml("[exec]\nmode = \"confined\"")
+                .unwrap()
+                .exec,
             Some(ExecGrant::confined(Vec::new()))
         );
         let default = ToolPolicy::default();
@@ -520,7 +522,10 @@ mod tests {
     fn exec_grants_are_visible() {
         let off = ToolPolicy::exec_tool(ExecGrant::off());
         assert!(!off.can_write());
-        assert!(off.grants_summary().ends_with("exec: off (commands are refused)"));
+        assert!(
+            off.grants_summary()
+                .ends_with("exec: off (commands are refused)")
+        );
         let confined = ToolPolicy::exec_tool(ExecGrant::confined(vec!["/opt/rust".into()]));
         assert!(confined.can_write());
         let summary = confined.grants_summary();

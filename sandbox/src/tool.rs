@@ -267,23 +267,18 @@ impl Tool {
         let monitor = Arc::new(CallMonitor::new(policy.write_limit_bytes()));
         let stdout = CapturedOutput::new(policy.output_limit_bytes(), Arc::clone(&monitor));
         let stderr = CapturedOutput::new(policy.output_limit_bytes(), Arc::clone(&monitor));
-        let mount = workspace.as_deref().filter(|_| policy.workspace != Access::None);
-        let wasi = build_wasi(
-            name,
-            policy,
-            mount,
-            &monitor,
-            &stdout,
-            &stderr,
-        )
-        .await
-        .map_err(|detail| {
-            ToolFailure::new(
-                FailureKind::Host,
-                format!("tool `{name}` could not run: its grants are not usable"),
-                detail,
-            )
-        })?;
+        let mount = workspace
+            .as_deref()
+            .filter(|_| policy.workspace != Access::None);
+        let wasi = build_wasi(name, policy, mount, &monitor, &stdout, &stderr)
+            .await
+            .map_err(|detail| {
+                ToolFailure::new(
+                    FailureKind::Host,
+                    format!("tool `{name}` could not run: its grants are not usable"),
+                    detail,
+                )
+            })?;
         let exec = policy.exec.as_ref().map(|grant| ExecCall {
             workspace: workspace.clone(),
             grant: grant.clone(),
@@ -382,7 +377,10 @@ pub(crate) async fn describe(
 
 /// Removes the `x-ossa-aliases` object from a schema's root and returns it.
 fn take_aliases(schema: &mut Value) -> Result<BTreeMap<String, String>, String> {
-    let Some(aliases) = schema.as_object_mut().and_then(|root| root.remove(ALIASES_KEY)) else {
+    let Some(aliases) = schema
+        .as_object_mut()
+        .and_then(|root| root.remove(ALIASES_KEY))
+    else {
         return Ok(BTreeMap::new());
     };
     let bad = || {
@@ -677,9 +675,13 @@ impl Report<'_> {
             FailureKind::Timeout,
             format!(
                 "tool `{}` timed out after {} s and was stopped",
-                self.name, self.policy.call_timeout().as_secs_f64()
+                self.name,
+                self.policy.call_timeout().as_secs_f64()
             ),
-            format!("wall-time limit of {} s reached", self.policy.call_timeout().as_secs_f64()),
+            format!(
+                "wall-time limit of {} s reached",
+                self.policy.call_timeout().as_secs_f64()
+            ),
         )
     }
 
@@ -782,7 +784,10 @@ impl Report<'_> {
                     "tool `{name}` timed out after {} s and was stopped",
                     policy.call_timeout().as_secs_f64()
                 ),
-                format!("wall-time limit of {} s reached", policy.call_timeout().as_secs_f64()),
+                format!(
+                    "wall-time limit of {} s reached",
+                    policy.call_timeout().as_secs_f64()
+                ),
             ));
         }
         None

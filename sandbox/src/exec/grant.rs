@@ -167,8 +167,10 @@ impl ExecGrant {
         };
         if let Some(rustup) = dir("RUSTUP_HOME", ".rustup") {
             self.add_read(&rustup);
-            self.vars
-                .insert("RUSTUP_HOME".to_owned(), rustup.to_string_lossy().into_owned());
+            self.vars.insert(
+                "RUSTUP_HOME".to_owned(),
+                rustup.to_string_lossy().into_owned(),
+            );
         }
         if let Some(cargo) = dir("CARGO_HOME", ".cargo") {
             self.add_read(&cargo);
@@ -176,8 +178,10 @@ impl ExecGrant {
             if !self.path.contains(&bin) {
                 self.path.push(bin);
             }
-            self.vars
-                .insert("CARGO_HOME".to_owned(), cargo.to_string_lossy().into_owned());
+            self.vars.insert(
+                "CARGO_HOME".to_owned(),
+                cargo.to_string_lossy().into_owned(),
+            );
         }
         self
     }
@@ -225,7 +229,11 @@ impl ExecGrant {
                 ));
             }
         }
-        for (list, dirs) in [("read", &self.read), ("write", &self.write), ("path", &self.path)] {
+        for (list, dirs) in [
+            ("read", &self.read),
+            ("write", &self.write),
+            ("path", &self.path),
+        ] {
             for dir in dirs {
                 if !dir.is_absolute() {
                     return Err(format!(
@@ -242,7 +250,9 @@ impl ExecGrant {
         }
         for name in self.env.iter().chain(self.vars.keys()) {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
-                return Err(format!("exec variable name {name:?} is not a variable name"));
+                return Err(format!(
+                    "exec variable name {name:?} is not a variable name"
+                ));
             }
         }
         if let Some((name, _)) = self.vars.iter().find(|(_, value)| value.contains('\0')) {
@@ -254,7 +264,9 @@ impl ExecGrant {
     /// The grant as the `[exec]` table of a commented TOML file.
     pub(crate) fn to_toml(&self) -> String {
         let strings = |items: &mut dyn Iterator<Item = String>| {
-            let values: Vec<String> = items.map(|item| toml::Value::String(item).to_string()).collect();
+            let values: Vec<String> = items
+                .map(|item| toml::Value::String(item).to_string())
+                .collect();
             format!("[{}]", values.join(", "))
         };
         let paths = |dirs: &[PathBuf]| {

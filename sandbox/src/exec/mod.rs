@@ -59,10 +59,13 @@
 //!   last two; a cgroup would need a delegated hierarchy that is not always there. The
 //!   sandbox is also tied to the thread that started it (`PR_SET_PDEATHSIG`), so it dies
 //!   with ossa. The command has no controlling terminal (`setsid`).
-//! - **Resources — rlimits**: private writable memory per process (`RLIMIT_DATA`),
-//!   processes and threads (`RLIMIT_NPROC`, counted per user namespace, so a fork bomb
-//!   stops at the limit even for root), file size, open files, no core dumps; and the
-//!   wall-clock limit.
+//! - **Resources — a pids cgroup and rlimits.** Processes and threads: a child cgroup
+//!   of ossa's own with `pids.max` (cgroup v1 `pids` or v2), which the watcher joins
+//!   before it creates anything, plus `RLIMIT_NPROC` (counted per user namespace). The
+//!   kernel exempts the global root from `RLIMIT_NPROC` even inside a user namespace, so
+//!   a root ossa refuses to run commands without the cgroup; for other users the rlimit
+//!   alone contains a fork bomb. Per process: private writable memory (`RLIMIT_DATA`),
+//!   file size, open files, no core dumps. And the wall-clock limit.
 //! - **Output**: stdout and stderr share one pipe (their order is kept); the supervisor
 //!   keeps the first and last halves of the grant's output budget and only counts the
 //!   middle, so a flood costs CPU time, not memory.
@@ -195,7 +198,11 @@ impl wit::Host for ProcessView<'_> {
 
 /// Checks the guest's request and resolves it against the call's workspace and grant.
 fn prepare(call: &ExecCall, command: wit::Command) -> Result<CommandRequest, RunError> {
-    if command.argv.first().is_none_or(|program| program.is_empty()) {
+    if command
+        .argv
+        .first()
+        .is_none_or(|program| program.is_empty())
+    {
         return Err(RunError::Invalid(
             "the command is empty; give the program and its arguments".to_owned(),
         ));
@@ -261,9 +268,8 @@ pub(crate) fn resolve_workdir(workspace: &Path, requested: &str) -> Result<PathB
             Component::RootDir | Component::Prefix(_) => return Err(outside()),
         }
     }
-    let canonical = std::fs::canonicalize(&joined).map_err(|err| {
-        RunError::Invalid(format!("workdir {requested:?} cannot be used: {err}"))
-    })?;
+    let canonical = std::fs::canonicalize(&joined)
+        .map_err(|err| RunError::Invalid(format!("workdir {requested:?} cannot be used: {err}")))?;
     if !canonical.starts_with(workspace) {
         return Err(outside());
     }
@@ -299,8 +305,12 @@ mod tests {
 
     #[test]
     fn process_imports_are_recognised() {
-        assert!(imports_process(["wasi:cli/environment@0.2.0", "ossa:tool/process@0.1.0"].into_iter()));
-        assert!(!imports_process(["ossa:tool/processes@0.1.0", "wasi:io/streams@0.2.0"].into_iter()));
+        assert!(imports_process(
+            ["wasi:cli/environment@0.2.0", "ossa:tool/process@0.1.0"].into_iter()
+        ));
+        assert!(!imports_process(
+            ["ossa:tool/processes@0.1.0", "wasi:io/streams@0.2.0"].into_iter()
+        ));
     }
 
     #[test]
@@ -315,14 +325,30 @@ mod tests {
         assert_eq!(ok("src"), workspace.join("src"));
         assert_eq!(ok("src/deep/.."), workspace.join("src"));
         assert_eq!(ok("/workspace/src"), workspace.join("src"));
-        assert_eq!(ok(&workspace.join("src/deep").to_string_lossy()), workspace.join("src/deep"));
-        for bad in ["..", "src/../..", "/etc", "/workspacefoo", "missing", &root.path().join("other").to_string_lossy()] {
-            assert!(matches!(resolve_workdir(&workspace, bad), Err(RunError::Invalid(_))), "{bad}");
+        assert_eq!(
+            ok(&workspace.join("src/deep").to_string_lossy()),
+            workspace.join("src/deep")
+        );
+        for bad in [
+            "..",
+            "src/../..",
+            "/etc",
+            "/workspacefoo",
+            "missing",
+            &root.path().join("other").to_string_lossy(),
+        ] {
+            assert!(
+                matches!(resolve_workdir(&workspace, bad), Err(RunError::Invalid(_))),
+                "{bad}"
+            );
         }
         #[cfg(unix)]
         {
             std::os::unix::fs::symlink(root.path().join("other"), workspace.join("out")).unwrap();
-            assert!(matches!(resolve_workdir(&workspace, "out"), Err(RunError::Invalid(_))));
+            assert!(matches!(
+                resolve_workdir(&workspace, "out"),
+                Err(RunError::Invalid(_))
+            ));
         }
     }
 }

@@ -79,7 +79,8 @@ pub enum RunError {
 
 /// The future a [`CommandRunner`] returns. Dropping it must stop the command and
 /// everything it started.
-pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<CommandOutcome, RunError>> + Send + 'a>>;
+pub type RunFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<CommandOutcome, RunError>> + Send + 'a>>;
 
 /// Runs commands for tools that import the `process` capability.
 pub trait CommandRunner: Send + Sync {

@@ -5,5 +5,7 @@
 mod apply_patch_scenarios;
 mod attacks;
 mod builtins;
+mod exec;
+mod exec_attacks;
 mod support;
 mod toolbox;

@@ -20,7 +20,14 @@ async fn install_list_call_remove() {
     let names: Vec<&str> = toolbox.tools().map(|tool| tool.name()).collect();
     assert_eq!(
         names,
-        ["read_file", "write_file", "list_dir", "grep", "apply_patch"]
+        [
+            "read_file",
+            "write_file",
+            "list_dir",
+            "grep",
+            "apply_patch",
+            "exec"
+        ]
     );
 
     let policy = ToolPolicy {

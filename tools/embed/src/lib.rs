@@ -28,7 +28,14 @@ mod tests {
         let names: Vec<&str> = BUILTINS.iter().map(|c| c.name).collect();
         assert_eq!(
             names,
-            ["read_file", "write_file", "list_dir", "grep", "apply_patch", "exec"]
+            [
+                "read_file",
+                "write_file",
+                "list_dir",
+                "grep",
+                "apply_patch",
+                "exec"
+            ]
         );
         for component in BUILTINS {
             // Component-model binaries have layer 1 in the version field.

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! ossa (supervisor thread)
-//!  └─ watcher   std's child: new session; new user, PID, IPC (and network) namespaces;
+//!  └─ watcher   std's child: joins the command's pids cgroup; new session; new user,
+//!     │         PID, IPC (and network) namespaces;
 //!     │         uid/gid maps; loopback up; enforces the time limit on `init`
 //!     └─ init   PID 1 of the new PID namespace: reaps orphans, reports the command's
 //!        │      status; when it exits, the kernel kills everything left in the namespace
@@ -42,7 +43,8 @@ pub(crate) const KIND_SETUP_FAILED: i32 = 3;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i32)]
 pub(crate) enum Stage {
-    NewSession = 1,
+    Cgroup = 1,
+    NewSession,
     DeathSignal,
     Namespaces,
     SetGroups,
@@ -62,6 +64,7 @@ impl Stage {
     pub(crate) fn from_raw(raw: i32) -> Option<Stage> {
         use Stage::*;
         [
+            Cgroup,
             NewSession,
             DeathSignal,
             Namespaces,
@@ -84,6 +87,7 @@ impl Stage {
     /// What the step does, for error messages.
     pub(crate) fn describe(self) -> &'static str {
         match self {
+            Stage::Cgroup => "entering the command's pids cgroup",
             Stage::NewSession => "starting a new session (setsid)",
             Stage::DeathSignal => "tying the sandbox's life to ossa's (PR_SET_PDEATHSIG)",
             Stage::Namespaces => {
@@ -112,6 +116,9 @@ pub(crate) struct ChildPlan {
     pub(crate) parent: Pid,
     /// Write end of the status pipe (close-on-exec).
     pub(crate) status: OwnedFd,
+    /// `cgroup.procs` of the command's pids cgroup, when there is one: the watcher moves
+    /// itself in before anything else.
+    pub(crate) cgroup_procs: Option<RawFd>,
     /// `"<uid> <uid> 1\n"`: the command keeps its identity inside the user namespace,
     /// and no other uid exists there.
     pub(crate) uid_map: Vec<u8>,
@@ -138,7 +145,21 @@ impl ChildPlan {
         // dispositions (ossa's handlers must not run here: they write to descriptors
         // the children close and reuse).
         unsafe { reset_signal_handlers() };
-        step(status, Stage::NewSession, rustix::process::setsid().map(drop))?;
+        if let Some(procs) = self.cgroup_procs {
+            // SAFETY: ossa keeps the cgroup (and this descriptor) open until the watcher
+            // has exited.
+            let procs = unsafe { BorrowedFd::borrow_raw(procs) };
+            step(
+                status,
+                Stage::Cgroup,
+                rustix::io::write(procs, b"0").map(drop),
+            )?;
+        }
+        step(
+            status,
+            Stage::NewSession,
+            rustix::process::setsid().map(drop),
+        )?;
         step(
             status,
             Stage::DeathSignal,
@@ -184,7 +205,12 @@ impl ChildPlan {
         }
         // Now PID 1 of the new namespace.
         if rustix::process::set_parent_process_death_signal(Some(Signal::KILL)).is_err() {
-            report(status, KIND_SETUP_FAILED, Stage::DeathSignal as i32, errno_now());
+            report(
+                status,
+                KIND_SETUP_FAILED,
+                Stage::DeathSignal as i32,
+                errno_now(),
+            );
             // SAFETY: ends the init process.
             unsafe { libc::_exit(1) };
         }
@@ -193,7 +219,12 @@ impl ChildPlan {
             Ok(Some(command)) => unsafe { self.init(command) },
             Ok(None) => {}
             Err(err) => {
-                report(status, KIND_SETUP_FAILED, Stage::ForkCommand as i32, errno(&err));
+                report(
+                    status,
+                    KIND_SETUP_FAILED,
+                    Stage::ForkCommand as i32,
+                    errno(&err),
+                );
                 // SAFETY: ends the init process.
                 unsafe { libc::_exit(1) };
             }
@@ -204,7 +235,11 @@ impl ChildPlan {
                 current: Some(limit),
                 maximum: Some(limit),
             };
-            step(status, Stage::Rlimits, rustix::process::setrlimit(resource, limit))?;
+            step(
+                status,
+                Stage::Rlimits,
+                rustix::process::setrlimit(resource, limit),
+            )?;
         }
         // Descriptors ossa opened without close-on-exec must not reach the command;
         // std's own error pipe (already close-on-exec) keeps working until the exec.
@@ -230,7 +265,12 @@ impl ChildPlan {
         let pidfd = match rustix::process::pidfd_open(init, PidfdFlags::empty()) {
             Ok(pidfd) => pidfd,
             Err(err) => {
-                report(status, KIND_SETUP_FAILED, Stage::WatchInit as i32, err.raw_os_error());
+                report(
+                    status,
+                    KIND_SETUP_FAILED,
+                    Stage::WatchInit as i32,
+                    err.raw_os_error(),
+                );
                 let _ = rustix::process::kill_process(init, Signal::KILL);
                 let _ = rustix::process::waitpid(Some(init), WaitOptions::empty());
                 // SAFETY: ends the watcher.
@@ -290,7 +330,12 @@ fn raw(fd: &OwnedFd) -> RawFd {
 fn step<T>(status: RawFd, stage: Stage, result: Result<T, impl Into<io::Error>>) -> io::Result<T> {
     result.map_err(|err| {
         let err = err.into();
-        report(status, KIND_SETUP_FAILED, stage as i32, err.raw_os_error().unwrap_or(0));
+        report(
+            status,
+            KIND_SETUP_FAILED,
+            stage as i32,
+            err.raw_os_error().unwrap_or(0),
+        );
         err
     })
 }

@@ -3,6 +3,7 @@
 //! supervised from a blocking thread. See the [`exec` module](crate::exec) for the
 //! threat model.
 
+mod cgroup;
 mod child;
 pub(crate) mod rules;
 
@@ -19,9 +20,14 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::pipe::PipeFlags;
 use rustix::process::{PidfdFlags, Resource};
 
-use self::child::{ChildPlan, KIND_SETUP_FAILED, KIND_STATUS, KIND_TIMED_OUT, MESSAGE_BYTES, Stage};
+use self::cgroup::PidsCgroup;
+use self::child::{
+    ChildPlan, KIND_SETUP_FAILED, KIND_STATUS, KIND_TIMED_OUT, MESSAGE_BYTES, Stage,
+};
 use super::capture::OutputCapture;
-use super::runner::{CommandExit, CommandOutcome, CommandRequest, CommandRunner, RunError, RunFuture};
+use super::runner::{
+    CommandExit, CommandOutcome, CommandRequest, CommandRunner, RunError, RunFuture,
+};
 
 /// How long after the time limit the supervisor stops waiting for the watcher (which
 /// enforces the limit itself) and kills it.
@@ -83,9 +89,22 @@ pub(crate) fn run_blocking(
     let grant = &request.grant;
     let uid = rustix::process::getuid().as_raw();
     let gid = rustix::process::getgid().as_raw();
+    let max_tasks = u64::from(grant.processes) + HELPER_PROCESSES;
+    // RLIMIT_NPROC does not hold for root (see `cgroup`): root needs the cgroup.
+    let cgroup = match PidsCgroup::create(max_tasks) {
+        Ok(cgroup) => Some(cgroup),
+        Err(err) if uid == 0 => {
+            return Err(RunError::Sandbox(format!(
+                "cannot limit the command's processes: running as root, ossa needs a pids \
+                 cgroup of its own (the process rlimit does not apply to root): {err}"
+            )));
+        }
+        Err(_) => None,
+    };
     let mut plan = ChildPlan {
         parent: rustix::process::getpid(),
         status: status_write,
+        cgroup_procs: cgroup.as_ref().map(PidsCgroup::procs_fd),
         uid_map: format!("{uid} {uid} 1\n").into_bytes(),
         gid_map: format!("{gid} {gid} 1\n").into_bytes(),
         private_network: !grant.net,
@@ -94,7 +113,7 @@ pub(crate) fn run_blocking(
             (Resource::Data, u64::from(grant.memory_mib) << 20),
             (Resource::Fsize, u64::from(grant.file_size_mib) << 20),
             (Resource::Nofile, u64::from(grant.open_files)),
-            (Resource::Nproc, u64::from(grant.processes) + HELPER_PROCESSES),
+            (Resource::Nproc, max_tasks),
             (Resource::Core, 0),
         ],
         ruleset: Some(ruleset),
@@ -126,6 +145,9 @@ pub(crate) fn run_blocking(
         Err(err) => {
             // std has waited for the watcher; every writer of the status pipe is gone.
             let report = read_status(&mut status_read);
+            if let Some(cgroup) = cgroup {
+                cgroup.remove();
+            }
             return Err(match report.setup_failure {
                 Some(failure) => RunError::Sandbox(failure),
                 None => spawn_error(&request.argv[0], &err, grant),
@@ -134,6 +156,9 @@ pub(crate) fn run_blocking(
     };
     let supervised = supervise(child, output_read, cancel, request, started);
     let report = read_status(&mut status_read);
+    if let Some(cgroup) = cgroup {
+        cgroup.remove();
+    }
     remove_private_dir(private_tmp);
     let (capture, watcher_killed) = supervised?;
     if let Some(failure) = report.setup_failure {
@@ -144,7 +169,9 @@ pub(crate) fn run_blocking(
     } else {
         match report.status {
             Some(status) if libc::WIFEXITED(status) => CommandExit::Code(libc::WEXITSTATUS(status)),
-            Some(status) if libc::WIFSIGNALED(status) => CommandExit::Signal(libc::WTERMSIG(status)),
+            Some(status) if libc::WIFSIGNALED(status) => {
+                CommandExit::Signal(libc::WTERMSIG(status))
+            }
             _ => {
                 return Err(RunError::Sandbox(
                     "the sandbox ended without reporting the command's exit status".to_owned(),
@@ -209,7 +236,9 @@ fn supervise(
             Err(err) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(RunError::Sandbox(format!("cannot watch the command: {err}")));
+                return Err(RunError::Sandbox(format!(
+                    "cannot watch the command: {err}"
+                )));
             }
         }
         let ready = |fd: &dyn AsFd| {
@@ -269,10 +298,10 @@ fn read_status(pipe: &mut fs::File) -> StatusReport {
             KIND_STATUS => report.status = Some(field(2)),
             KIND_TIMED_OUT => report.timed_out = true,
             KIND_SETUP_FAILED if report.setup_failure.is_none() => {
-                let stage = Stage::from_raw(field(1))
-                    .map_or("an unknown step", Stage::describe);
+                let stage = Stage::from_raw(field(1)).map_or("an unknown step", Stage::describe);
                 let err = io::Error::from_raw_os_error(field(2));
-                report.setup_failure = Some(format!("cannot set up the sandbox: {stage} failed: {err}"));
+                report.setup_failure =
+                    Some(format!("cannot set up the sandbox: {stage} failed: {err}"));
             }
             _ => {}
         }

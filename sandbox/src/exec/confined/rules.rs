@@ -25,9 +25,17 @@ pub(crate) const REQUIRED_ABI: ABI = ABI::V3;
 
 /// System directories commands may read and execute from.
 const SYSTEM_READ: &[&str] = &[
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/proc",
     // CPU count and cgroup limits (nproc, available_parallelism).
-    "/sys/devices/system/cpu", "/sys/fs/cgroup",
+    "/sys/devices/system/cpu",
+    "/sys/fs/cgroup",
 ];
 
 /// Entries of /etc that programs need to run, look up users and hosts, find
@@ -35,15 +43,55 @@ const SYSTEM_READ: &[&str] = &[
 /// root-owned command could otherwise read (shadow, sudoers, ssh host keys, ssl/private,
 /// saved network credentials).
 const ETC_READ: &[&str] = &[
-    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "ld.so.preload",
-    "passwd", "group", "nsswitch.conf", "hosts", "host.conf", "resolv.conf", "gai.conf",
-    "services", "protocols", "networks", "hostname", "os-release", "lsb-release",
-    "debian_version", "redhat-release", "localtime", "timezone", "locale.alias",
-    "locale.conf", "default/locale", "environment", "mime.types", "magic", "magic.mime",
-    "terminfo", "shells", "login.defs", "mtab", "profile", "profile.d", "bash.bashrc",
-    "bashrc", "inputrc", "gitconfig", "alternatives", "ssl/certs", "ssl/openssl.cnf",
-    "ca-certificates", "ca-certificates.conf", "pki/tls/certs", "pki/ca-trust",
-    "crypto-policies", "python3", "perl", "manpath.config",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "ld.so.preload",
+    "passwd",
+    "group",
+    "nsswitch.conf",
+    "hosts",
+    "host.conf",
+    "resolv.conf",
+    "gai.conf",
+    "services",
+    "protocols",
+    "networks",
+    "hostname",
+    "os-release",
+    "lsb-release",
+    "debian_version",
+    "redhat-release",
+    "localtime",
+    "timezone",
+    "locale.alias",
+    "locale.conf",
+    "default/locale",
+    "environment",
+    "mime.types",
+    "magic",
+    "magic.mime",
+    "terminfo",
+    "shells",
+    "login.defs",
+    "mtab",
+    "profile",
+    "profile.d",
+    "bash.bashrc",
+    "bashrc",
+    "inputrc",
+    "gitconfig",
+    "alternatives",
+    "ssl/certs",
+    "ssl/openssl.cnf",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "pki/tls/certs",
+    "pki/ca-trust",
+    "crypto-policies",
+    "python3",
+    "perl",
+    "manpath.config",
 ];
 
 /// Device files commands may read and write (`> /dev/null` truncates, hence
@@ -87,13 +135,21 @@ pub(crate) fn landlock_ruleset(
     ];
     rules.extend(grant.write.iter().map(|dir| (dir.clone(), all, false)));
     rules.extend(grant.read.iter().map(|dir| (dir.clone(), read, false)));
-    rules.extend(SYSTEM_READ.iter().map(|dir| (PathBuf::from(dir), read, false)));
+    rules.extend(
+        SYSTEM_READ
+            .iter()
+            .map(|dir| (PathBuf::from(dir), read, false)),
+    );
     rules.extend(
         ETC_READ
             .iter()
             .map(|entry| (Path::new("/etc").join(entry), read, false)),
     );
-    rules.extend(DEVICES.iter().map(|dev| (PathBuf::from(dev), device, false)));
+    rules.extend(
+        DEVICES
+            .iter()
+            .map(|dev| (PathBuf::from(dev), device, false)),
+    );
     let mut ruleset = ruleset;
     for (path, access, required) in rules {
         let fd = match PathFd::new(&path) {
