@@ -62,6 +62,7 @@ async fn run(iterations: usize) -> Result<(), String> {
             "Output: (none)\n"
         };
         let mut bare = Vec::with_capacity(iterations);
+        let mut forked = Vec::with_capacity(iterations);
         let mut runner = Vec::with_capacity(iterations);
         let mut through_tool = Vec::with_capacity(iterations);
         for round in 0..iterations + 5 {
@@ -73,6 +74,19 @@ async fn run(iterations: usize) -> Result<(), String> {
                 .output()
                 .map_err(|err| err.to_string())?;
             let bare_time = started.elapsed();
+            black_box(output);
+
+            // The same with a (no-op) pre_exec hook, which makes std fork instead of
+            // vfork-spawn: the price of copying this process's page tables.
+            let mut command = Command::new(argv[0]);
+            command.args(&argv[1..]).current_dir(&workspace).stdin(Stdio::null());
+            // SAFETY: the hook does nothing.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, || Ok(()));
+            }
+            let started = Instant::now();
+            let output = command.output().map_err(|err| err.to_string())?;
+            let forked_time = started.elapsed();
             black_box(output);
 
             let request = CommandRequest {
@@ -102,16 +116,19 @@ async fn run(iterations: usize) -> Result<(), String> {
             // The first rounds warm caches (page cache, the compiled seccomp filter).
             if round >= 5 {
                 bare.push(bare_time);
+                forked.push(forked_time);
                 runner.push(runner_time);
                 through_tool.push(tool_time);
             }
         }
         let bare = Stats::of(&mut bare);
+        let forked = Stats::of(&mut forked);
         let runner = Stats::of(&mut runner);
         let through_tool = Stats::of(&mut through_tool);
         let command = argv.join(" ");
         println!("\n`{command}`");
         bare.print("bare std::process::Command");
+        forked.print("bare, forked (empty pre_exec)");
         runner.print("confined runner (no component)");
         through_tool.print("exec tool (component + sandbox)");
         println!(

@@ -87,9 +87,7 @@ pub mod bindings {
 /// and loads only under a policy with an `[exec]` grant.
 #[cfg(feature = "process")]
 pub mod process {
-    pub use crate::bindings::ossa::tool::process::{
-        Command, Completed, Exit, RunError, run,
-    };
+    pub use crate::bindings::ossa::tool::process::{Command, Completed, Exit, RunError, run};
 }
 
 /// The root key of a parameters schema under which a tool lists its argument aliases
@@ -145,8 +143,8 @@ pub fn __describe<T: Tool>(version: &str) -> bindings::ToolInfo {
 /// The `call` export for `T`: parses the arguments and converts the error.
 #[doc(hidden)]
 pub fn __call<T: Tool>(args_json: &str) -> Result<String, bindings::ToolError> {
-    let args = parse_args_with_aliases::<T::Args>(args_json, T::ALIASES)
-        .map_err(ToolError::into_wit)?;
+    let args =
+        parse_args_with_aliases::<T::Args>(args_json, T::ALIASES).map_err(ToolError::into_wit)?;
     T::call(args).map_err(ToolError::into_wit)
 }
 

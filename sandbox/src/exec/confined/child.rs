@@ -472,7 +472,7 @@ fn add_ms(time: Timespec, ms: u64) -> Timespec {
 fn until(deadline: Timespec) -> Option<Timespec> {
     let now = now();
     let mut secs = deadline.tv_sec - now.tv_sec;
-    let mut nanos = deadline.tv_nsec as i64 - now.tv_nsec as i64;
+    let mut nanos = deadline.tv_nsec - now.tv_nsec;
     if nanos < 0 {
         secs -= 1;
         nanos += 1_000_000_000;

@@ -244,10 +244,10 @@ fn build_seccomp_filters() -> Result<Vec<BpfProgram>, String> {
 #[cfg(target_arch = "x86_64")]
 fn x32_filter() -> Option<BpfProgram> {
     use seccompiler::sock_filter;
-    const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20; // BPF_LD | BPF_W | BPF_ABS
-    const JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
-    const JGE_K: u16 = 0x05 | 0x30; // BPF_JMP | BPF_JGE | BPF_K
-    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
+    const JEQ_K: u16 = 0x15; // BPF_JMP (5) | BPF_JEQ (0x10) | BPF_K (0)
+    const JGE_K: u16 = 0x35; // BPF_JMP (5) | BPF_JGE (0x30) | BPF_K (0)
+    const RET_K: u16 = 0x06; // BPF_RET (6) | BPF_K (0)
     const ARCH_OFFSET: u32 = 4; // seccomp_data.arch
     const NR_OFFSET: u32 = 0; // seccomp_data.nr
     const AUDIT_ARCH_X86_64: u32 = 62 | 0x8000_0000 | 0x4000_0000;

@@ -107,11 +107,7 @@ mod tests {
 
     #[test]
     fn empty_commands_are_invalid() {
-        for command in [
-            argv(&[]),
-            argv(&[""]),
-            CommandLine::Script("  ".into()),
-        ] {
+        for command in [argv(&[]), argv(&[""]), CommandLine::Script("  ".into())] {
             assert!(matches!(
                 command_argv(command),
                 Err(ToolError::InvalidArgs(_))

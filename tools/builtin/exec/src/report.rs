@@ -46,7 +46,7 @@ pub fn format_spawn_failure(program: &str, reason: &str) -> String {
 }
 
 fn seconds(ms: u64) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else {
         format!("{:.1} s", ms as f64 / 1000.0)
@@ -114,7 +114,10 @@ mod tests {
     fn timeouts_and_signals_say_so() {
         let text = format_completed(&completed(Exit::TimedOut, "partial", "", 0));
         assert!(text.starts_with("Timed out after 30 s: the command and every process"));
-        assert!(text.ends_with("Output (until it was stopped):\npartial\n"), "{text}");
+        assert!(
+            text.ends_with("Output (until it was stopped):\npartial\n"),
+            "{text}"
+        );
         let text = format_completed(&completed(Exit::Signal(9), "", "", 0));
         assert!(text.starts_with("Killed by signal 9 (SIGKILL)\n"), "{text}");
     }
