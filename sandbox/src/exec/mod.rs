@@ -56,16 +56,18 @@
 //!   and reaps orphans; when the command exits, or when the watcher kills init at the time
 //!   limit, the kernel kills every process left in the namespace — including ones that
 //!   ignore `SIGTERM`, called `setsid` or double-forked. A process group would miss the
-//!   last two; a cgroup would need a delegated hierarchy that is not always there. The
-//!   sandbox is also tied to the thread that started it (`PR_SET_PDEATHSIG`), so it dies
-//!   with ossa. The command has no controlling terminal (`setsid`).
+//!   last two; a cgroup kill would need a delegated cgroup v2 hierarchy that is not
+//!   always there. The sandbox is also tied to the ossa thread that forked it
+//!   (`PR_SET_PDEATHSIG`), so it dies with ossa. The command has no controlling terminal
+//!   (`setsid`).
 //! - **Resources — a pids cgroup and rlimits.** Processes and threads: a child cgroup
-//!   of ossa's own with `pids.max` (cgroup v1 `pids` or v2), which the watcher joins
-//!   before it creates anything, plus `RLIMIT_NPROC` (counted per user namespace). The
-//!   kernel exempts the global root from `RLIMIT_NPROC` even inside a user namespace, so
-//!   a root ossa refuses to run commands without the cgroup; for other users the rlimit
-//!   alone contains a fork bomb. Per process: private writable memory (`RLIMIT_DATA`),
-//!   file size, open files, no core dumps. And the wall-clock limit.
+//!   of ossa's own with `pids.max` (cgroup v1: one shared by the commands running at the
+//!   same time, which every sandbox is forked into; v2: one per command), plus
+//!   `RLIMIT_NPROC` (counted per user namespace). The kernel exempts the global root from
+//!   `RLIMIT_NPROC` even inside a user namespace, so a root ossa refuses to run commands
+//!   without the cgroup; for other users the rlimit alone contains a fork bomb. Per
+//!   process: private writable memory (`RLIMIT_DATA`), file size, open files, no core
+//!   dumps. And the wall-clock limit.
 //! - **Output**: stdout and stderr share one pipe (their order is kept); the supervisor
 //!   keeps the first and last halves of the grant's output budget and only counts the
 //!   middle, so a flood costs CPU time, not memory.

@@ -114,7 +114,7 @@ async fn broken_installs_are_reported_not_fatal() {
         "{:?}",
         toolbox.problems()
     );
-    assert_eq!(toolbox.tools().count(), 5);
+    assert_eq!(toolbox.tools().count(), ossa_builtin_tools::BUILTINS.len());
 
     fs::write(broken.join("policy.toml"), "").unwrap();
     let toolbox = Toolbox::open(&host, &home).await.unwrap();

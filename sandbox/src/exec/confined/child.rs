@@ -6,8 +6,8 @@
 //!
 //! ```text
 //! ossa (supervisor thread)
-//!  └─ watcher   std's child: joins the command's pids cgroup; new session; new user,
-//!     │         PID, IPC (and network) namespaces;
+//!  └─ watcher   std's child: joins the command's pids cgroup (cgroup v2); new session;
+//!     │         new user, PID, IPC (and network) namespaces;
 //!     │         uid/gid maps; loopback up; enforces the time limit on `init`
 //!     └─ init   PID 1 of the new PID namespace: reaps orphans, reports the command's
 //!        │      status; when it exits, the kernel kills everything left in the namespace

@@ -20,7 +20,7 @@ use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::pipe::PipeFlags;
 use rustix::process::{PidfdFlags, Resource};
 
-use self::cgroup::PidsCgroup;
+use self::cgroup::ProcessLimit;
 use self::child::{
     ChildPlan, KIND_SETUP_FAILED, KIND_STATUS, KIND_TIMED_OUT, MESSAGE_BYTES, Stage,
 };
@@ -61,9 +61,10 @@ impl CommandRunner for NativeConfined {
     }
 }
 
-/// Runs one command on the calling thread, which must stay alive until it returns (the
-/// sandbox is killed when the thread that started it exits). `cancel`: a pipe whose
-/// write end closing stops the command.
+/// Runs one command, supervising it from the calling thread. The sandbox is forked by
+/// this thread or by the shared spawner thread (see `cgroup`), and is killed if that
+/// thread exits first: this one stays alive until the function returns. `cancel`: a pipe
+/// whose write end closing stops the command.
 pub(crate) fn run_blocking(
     request: &CommandRequest,
     cancel: Option<OwnedFd>,
@@ -91,20 +92,16 @@ pub(crate) fn run_blocking(
     let gid = rustix::process::getgid().as_raw();
     let max_tasks = u64::from(grant.processes) + HELPER_PROCESSES;
     // RLIMIT_NPROC does not hold for root (see `cgroup`): root needs the cgroup.
-    let cgroup = match PidsCgroup::create(max_tasks) {
-        Ok(cgroup) => Some(cgroup),
-        Err(err) if uid == 0 => {
-            return Err(RunError::Sandbox(format!(
-                "cannot limit the command's processes: running as root, ossa needs a pids \
-                 cgroup of its own (the process rlimit does not apply to root): {err}"
-            )));
-        }
-        Err(_) => None,
-    };
+    let limit = ProcessLimit::for_command(max_tasks, uid == 0).map_err(|err| {
+        RunError::Sandbox(format!(
+            "cannot limit the command's processes: running as root, ossa needs a pids \
+             cgroup it can create (the process rlimit does not apply to root): {err}"
+        ))
+    })?;
     let mut plan = ChildPlan {
         parent: rustix::process::getpid(),
         status: status_write,
-        cgroup_procs: cgroup.as_ref().map(PidsCgroup::procs_fd),
+        cgroup_procs: limit.procs_fd(),
         uid_map: format!("{uid} {uid} 1\n").into_bytes(),
         gid_map: format!("{gid} {gid} 1\n").into_bytes(),
         private_network: !grant.net,
@@ -135,19 +132,16 @@ pub(crate) fn run_blocking(
     }
 
     let started = Instant::now();
-    let spawned = command.spawn();
-    // Close ossa's copies of the pipes' write ends (and the ruleset) now, so that end of
-    // file means the sandbox is gone.
-    drop(command);
+    // Also closes ossa's copies of the pipes' write ends (and the ruleset), so that end
+    // of file means the sandbox is gone.
+    let spawned = limit.spawn(command);
     let mut status_read = fs::File::from(status_read);
     let child = match spawned {
         Ok(child) => child,
         Err(err) => {
             // std has waited for the watcher; every writer of the status pipe is gone.
             let report = read_status(&mut status_read);
-            if let Some(cgroup) = cgroup {
-                cgroup.remove();
-            }
+            limit.finish();
             return Err(match report.setup_failure {
                 Some(failure) => RunError::Sandbox(failure),
                 None => spawn_error(&request.argv[0], &err, grant),
@@ -156,9 +150,7 @@ pub(crate) fn run_blocking(
     };
     let supervised = supervise(child, output_read, cancel, request, started);
     let report = read_status(&mut status_read);
-    if let Some(cgroup) = cgroup {
-        cgroup.remove();
-    }
+    limit.finish();
     remove_private_dir(private_tmp);
     let (capture, watcher_killed) = supervised?;
     if let Some(failure) = report.setup_failure {
