@@ -79,7 +79,10 @@ async fn run(iterations: usize) -> Result<(), String> {
             // The same with a (no-op) pre_exec hook, which makes std fork instead of
             // vfork-spawn: the price of copying this process's page tables.
             let mut command = Command::new(argv[0]);
-            command.args(&argv[1..]).current_dir(&workspace).stdin(Stdio::null());
+            command
+                .args(&argv[1..])
+                .current_dir(&workspace)
+                .stdin(Stdio::null());
             // SAFETY: the hook does nothing.
             unsafe {
                 std::os::unix::process::CommandExt::pre_exec(&mut command, || Ok(()));

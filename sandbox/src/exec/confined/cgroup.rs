@@ -226,7 +226,10 @@ impl PidsCgroup {
             Ok(procs) => Ok(PidsCgroup { dir, procs }),
             Err(err) => {
                 let _ = fs::remove_dir(&dir);
-                Err(format!("cannot limit processes in {}: {err}", dir.display()))
+                Err(format!(
+                    "cannot limit processes in {}: {err}",
+                    dir.display()
+                ))
             }
         }
     }
