@@ -6,6 +6,13 @@
 //!
 //! `cargo bench -p ossa-sandbox --bench exec` (add `-- --quick` for fewer iterations).
 //! Target (issue #8): at most 5 ms added at p50.
+//!
+//! A confined command costs three forks of this process (watcher, init, command) and
+//! three exits, against one vfork-spawn for the bare command. Each fork and exit takes
+//! the kernel's global `cgroup_threadgroup_rwsem` for reading, so on a machine where
+//! other processes are being moved between cgroups (container runtimes, systemd) they may
+//! wait for an RCU grace period: the times are then bimodal, and p50 says more about the
+//! machine than about ossa. The "forked" baseline shows what one such fork costs here.
 
 use std::hint::black_box;
 use std::path::Path;
