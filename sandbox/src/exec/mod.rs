@@ -81,6 +81,12 @@
 //!
 //! - Metadata: Landlock does not restrict `stat` or path lookup, so a command can learn
 //!   whether a path outside its grants exists (not read it or list its directory).
+//! - Other processes' public `/proc` entries: `/proc` is the host's, so a command can
+//!   list the machine's processes and read their command lines (not their environment or
+//!   memory, which need ptrace rights Landlock denies). A fresh procfs in a mount
+//!   namespace of the sandbox's own would hide them (future work).
+//! - Files the command leaves in the workspace (git hooks, build scripts) run unconfined
+//!   if the user runs them later outside ossa.
 //! - Total memory and disk: limits are per process and per file; many processes or many
 //!   files can still use a lot (a memory cgroup would bound the sum). The private
 //!   temporary directory is on the host's temporary file system.
