@@ -13,6 +13,7 @@ use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
 
 use crate::bindings;
 use crate::cache::{ArtifactCache, sha256_hex};
+use crate::exec::{ProcessHost, ProcessView, imports_process};
 use crate::guarded_fs::{GuardedFilesystem, GuardedFs};
 use crate::policy::{MAX_MEMORY_MIB, PolicyError, ToolPolicy};
 use crate::tool::{State, Tool, ToolInfo};
@@ -134,14 +135,35 @@ impl ToolHost {
         .map_err(|err| LoadError::Compile(format!("compilation was interrupted: {err}")))?
         .map_err(|err| LoadError::Compile(err.to_string()))?;
         tracing::debug!(%sha256, cached, "component ready");
-        let instance_pre = self.shared.linker.instantiate_pre(&component).map_err(|err| {
-            LoadError::Interface(format!(
-                "the component needs imports ossa does not provide (tools may import WASI 0.2 only): {err:#}"
-            ))
-        })?;
+        let component_type = component.component_type();
+        let imports_process = imports_process(
+            component_type
+                .imports(&self.shared.engine)
+                .map(|(name, _)| name),
+        );
+        if imports_process && policy.exec.is_none() {
+            return Err(LoadError::Interface(
+                "the component imports ossa:tool/process (running commands on the host), \
+                 which only a tool granted exec may import: add an [exec] table to its \
+                 policy (mode = \"confined\" to run commands, \"off\" to refuse them), or \
+                 use a tool that does not run commands"
+                    .to_owned(),
+            ));
+        }
+        let instance_pre = self
+            .shared
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|err| {
+                LoadError::Interface(format!(
+                    "the component needs imports ossa does not provide (tools may import WASI 0.2, \
+                 and ossa:tool/process with an exec grant): {err:#}"
+                ))
+            })?;
         let pre = bindings::ToolPre::new(instance_pre).map_err(|err| {
             LoadError::Interface(format!(
-                "the component does not export the ossa:tool world (`describe` and `call`, see sandbox/wit/tool.wit): {err:#}"
+                "the component does not export the ossa:tool world (`describe` and `call`, see \
+                 sandbox/wit/tool.wit): {err:#}"
             ))
         })?;
         let info = self.describe(&pre, &sha256).await?;
@@ -151,6 +173,7 @@ impl ToolHost {
             info,
             sha256,
             policy,
+            imports_process,
         ))
     }
 
@@ -225,6 +248,13 @@ fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
         },
     )?;
     linker.allow_shadowing(false);
+    // Linked for every component; `ToolHost::load` refuses components that import it
+    // without an exec grant.
+    bindings::guest_process::add_to_linker::<State, ProcessHost>(&mut linker, |state| {
+        ProcessView {
+            call: state.exec.as_ref(),
+        }
+    })?;
     Ok(linker)
 }
 

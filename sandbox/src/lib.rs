@@ -15,6 +15,9 @@
 //!   [`ToolOutput`] or a [`ToolFailure`] with a stable [`FailureKind`].
 //! - [`Toolbox`]: the built-in tools plus those installed under [`OssaHome`].
 //! - [`read_workspace_file`]: host-side reads that never follow symlinks.
+//! - [`exec`]: the `process` capability of the built-in `exec` tool, its [`ExecGrant`],
+//!   the [`CommandRunner`] behind it and the confined native runner; [`exec_support`]
+//!   says whether this kernel can confine commands.
 //!
 //! This crate must not trust tool code, tool output or cached artifacts it did not
 //! write, and must not follow symlinks in a workspace.
@@ -22,6 +25,7 @@
 
 mod bindings;
 mod cache;
+pub mod exec;
 mod failure;
 mod guarded_fs;
 mod host;
@@ -32,6 +36,10 @@ mod tool;
 mod toolbox;
 mod workspace;
 
+pub use exec::{
+    CommandExit, CommandOutcome, CommandRequest, CommandRunner, EXEC_NOT_GRANTED, ExecGrant,
+    ExecMode, ExecSupport, RunError, Unsupported, exec_support,
+};
 pub use failure::{FailureKind, ToolFailure};
 pub use host::{HostError, LoadError, ToolHost};
 pub use policy::{

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::exec::ExecGrant;
+
 /// Where the workspace of each call is mounted inside the sandbox.
 pub const WORKSPACE_GUEST_PATH: &str = "/workspace";
 
@@ -96,6 +98,11 @@ pub struct ToolPolicy {
     /// MiB.
     #[serde(default = "defaults::write_limit_mib")]
     pub write_limit_mib: u32,
+    /// Whether the tool may import the `process` capability and run commands on the
+    /// host, and how they are confined (the `[exec]` table). None: the tool may not
+    /// import it at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecGrant>,
 }
 
 mod defaults {
@@ -125,6 +132,7 @@ impl Default for ToolPolicy {
             timeout_secs: defaults::timeout_secs(),
             output_limit_kib: defaults::output_limit_kib(),
             write_limit_mib: defaults::write_limit_mib(),
+            exec: None,
         }
     }
 }
@@ -149,9 +157,29 @@ impl ToolPolicy {
         }
     }
 
+    /// The policy of a tool that runs commands (the built-in `exec`) under `grant`: no
+    /// file system mount for the component itself (the commands get the workspace),
+    /// default limits.
+    pub fn exec_tool(grant: ExecGrant) -> Self {
+        ToolPolicy {
+            exec: Some(grant),
+            ..ToolPolicy::default()
+        }
+    }
+
     /// The wall-time limit.
     pub fn timeout(&self) -> Duration {
         Duration::from_secs_f64(self.timeout_secs)
+    }
+
+    /// The wall-time limit of one call: [`timeout`](Self::timeout), raised for a tool
+    /// that runs commands so that a command can use its whole time limit.
+    pub fn call_timeout(&self) -> Duration {
+        const COMMAND_MARGIN: Duration = Duration::from_secs(10);
+        match &self.exec {
+            Some(grant) => self.timeout().max(grant.timeout() + COMMAND_MARGIN),
+            None => self.timeout(),
+        }
     }
 
     /// The memory limit in bytes.
@@ -169,9 +197,11 @@ impl ToolPolicy {
         u64::from(self.write_limit_mib) << 20
     }
 
-    /// True when the tool can change files.
+    /// True when the tool can change files (commands it runs included).
     pub fn can_write(&self) -> bool {
-        self.workspace == Access::Write || self.mounts.iter().any(|m| m.access == Access::Write)
+        self.workspace == Access::Write
+            || self.mounts.iter().any(|m| m.access == Access::Write)
+            || self.exec.as_ref().is_some_and(ExecGrant::runs_commands)
     }
 
     /// Parses and validates a policy file's text.
@@ -237,6 +267,9 @@ impl ToolPolicy {
                 toml_string(&mount.guest),
                 toml_string(mount.access.as_str())
             );
+        }
+        if let Some(exec) = &self.exec {
+            out.push_str(&exec.to_toml());
         }
         out
     }
@@ -313,6 +346,9 @@ impl ToolPolicy {
             }
             guests.push(&mount.guest);
         }
+        if let Some(exec) = &self.exec {
+            exec.validate().map_err(PolicyError::Invalid)?;
+        }
         Ok(())
     }
 
@@ -339,6 +375,9 @@ impl ToolPolicy {
             "limits: {} MiB, {} s, {} KiB output, {} MiB written",
             self.memory_mib, self.timeout_secs, self.output_limit_kib, self.write_limit_mib
         ));
+        if let Some(exec) = &self.exec {
+            parts.push(format!("exec: {exec}"));
+        }
         parts.join("; ")
     }
 }
@@ -428,9 +467,30 @@ mod tests {
             timeout_secs: 2.5,
             output_limit_kib: 10,
             write_limit_mib: 1,
+            exec: None,
         };
         let text = policy.to_toml();
         assert_eq!(ToolPolicy::from_toml(&text).unwrap(), policy, "{text}");
+        let mut grant = ExecGrant::confined(vec!["/opt/toolchain".into()]);
+        grant.write.push("/var/cache/shared".into());
+        grant.path.push("/opt/toolchain/bin".into());
+        grant.env.push("CI".into());
+        grant.vars.insert("CARGO_HOME".into(), "/opt/cargo".into());
+        grant.net = true;
+        grant.timeout_secs = 12.5;
+        grant.processes = 64;
+        let with_exec = ToolPolicy {
+            exec: Some(grant),
+            ..policy
+        };
+        let text = with_exec.to_toml();
+        assert_eq!(ToolPolicy::from_toml(&text).unwrap(), with_exec, "{text}");
+        assert_eq!(
+            ToolPolicy::from_toml("[exec]\nmode = \"confined\"")
+                .unwrap()
+                .exec,
+            Some(ExecGrant::confined(Vec::new()))
+        );
         let default = ToolPolicy::default();
         assert_eq!(ToolPolicy::from_toml(&default.to_toml()).unwrap(), default);
     }
@@ -459,11 +519,36 @@ mod tests {
                 "[[mount]]\nhost = \"/x\"\nguest = \"/workspace/sub\"\naccess = \"read\"",
                 "overlaps",
             ),
+            ("[exec]\nmode = \"yes\"", "unknown variant"),
+            ("[exec]\nread = [\"rel/dir\"]", "absolute"),
+            ("[exec]\nwrite = [\"/\"]", "whole file system"),
+            ("[exec]\nprocesses = 0", "exec.processes"),
+            ("[exec]\ntimeout_secs = 7200.0", "exec.timeout_secs"),
+            ("[exec]\nnetwork = true", "unknown field `network`"),
         ];
         for (text, expected) in cases {
             let err = ToolPolicy::from_toml(text).unwrap_err().to_string();
             assert!(err.contains(expected), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn exec_grants_are_visible() {
+        let off = ToolPolicy::exec_tool(ExecGrant::off());
+        assert!(!off.can_write());
+        assert!(
+            off.grants_summary()
+                .ends_with("exec: off (commands are refused)")
+        );
+        let confined = ToolPolicy::exec_tool(ExecGrant::confined(vec!["/opt/rust".into()]));
+        assert!(confined.can_write());
+        let summary = confined.grants_summary();
+        assert!(
+            summary.contains("exec: confined (writes: workspace, private tmp; reads: system dirs, /opt/rust; net: none; limits: 300 s"),
+            "{summary}"
+        );
+        assert_eq!(confined.call_timeout(), Duration::from_secs(310));
+        assert_eq!(crate::exec::ExecMode::default(), crate::exec::ExecMode::Off);
     }
 
     #[test]

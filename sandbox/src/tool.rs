@@ -16,6 +16,7 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::bindings::{self, GuestError, GuestInfo};
+use crate::exec::{CommandRunner, ExecCall};
 use crate::failure::{FailureKind, ToolFailure};
 use crate::host::{EPOCH_TICK, HostShared};
 use crate::monitor::{CallMonitor, Limiter};
@@ -138,6 +139,11 @@ struct ToolInner {
     info: ToolInfo,
     sha256: String,
     policy: ToolPolicy,
+    /// Whether the component imports the `process` capability (then the policy must
+    /// have an exec grant).
+    imports_process: bool,
+    /// Runs its commands instead of the grant's default runner.
+    runner: Option<Arc<dyn CommandRunner>>,
 }
 
 impl std::fmt::Debug for Tool {
@@ -156,6 +162,8 @@ pub(crate) struct State {
     pub(crate) table: ResourceTable,
     pub(crate) monitor: Arc<CallMonitor>,
     limiter: Limiter,
+    /// The `process` capability of this call (tools with an exec grant).
+    pub(crate) exec: Option<ExecCall>,
 }
 
 impl WasiView for State {
@@ -174,6 +182,7 @@ impl Tool {
         info: ToolInfo,
         sha256: String,
         policy: ToolPolicy,
+        imports_process: bool,
     ) -> Self {
         Tool {
             inner: Arc::new(ToolInner {
@@ -182,6 +191,8 @@ impl Tool {
                 info,
                 sha256,
                 policy,
+                imports_process,
+                runner: None,
             }),
         }
     }
@@ -206,17 +217,52 @@ impl Tool {
         &self.inner.policy
     }
 
-    /// The same tool under another policy (validated).
+    /// The same tool under another policy (validated). A tool that runs commands keeps
+    /// needing an exec grant.
     pub fn with_policy(&self, policy: ToolPolicy) -> Result<Tool, crate::PolicyError> {
         policy.validate()?;
+        if self.inner.imports_process && policy.exec.is_none() {
+            return Err(crate::PolicyError::Invalid(format!(
+                "tool `{}` runs commands (it imports ossa:tool/process); its policy needs an \
+                 [exec] table (mode = \"off\" refuses every command)",
+                self.name()
+            )));
+        }
         let inner = &self.inner;
-        Ok(Tool::new(
-            Arc::clone(&inner.shared),
-            inner.pre.clone(),
-            inner.info.clone(),
-            inner.sha256.clone(),
-            policy,
-        ))
+        Ok(Tool {
+            inner: Arc::new(ToolInner {
+                shared: Arc::clone(&inner.shared),
+                pre: inner.pre.clone(),
+                info: inner.info.clone(),
+                sha256: inner.sha256.clone(),
+                policy,
+                imports_process: inner.imports_process,
+                runner: inner.runner.clone(),
+            }),
+        })
+    }
+
+    /// The same tool with its commands run by `runner` instead of the default for its
+    /// grant's mode (e.g. a WebAssembly Python for `python3` commands when native
+    /// commands are not granted). Only tools with an exec grant run commands at all.
+    pub fn with_command_runner(&self, runner: Arc<dyn CommandRunner>) -> Tool {
+        let inner = &self.inner;
+        Tool {
+            inner: Arc::new(ToolInner {
+                shared: Arc::clone(&inner.shared),
+                pre: inner.pre.clone(),
+                info: inner.info.clone(),
+                sha256: inner.sha256.clone(),
+                policy: inner.policy.clone(),
+                imports_process: inner.imports_process,
+                runner: Some(runner),
+            }),
+        }
+    }
+
+    /// Whether the component imports the `process` capability (runs commands).
+    pub fn runs_commands(&self) -> bool {
+        self.inner.imports_process
     }
 
     /// Runs the tool once on `args_json` (the JSON object the model wrote).
@@ -230,9 +276,11 @@ impl Tool {
         let name = self.name();
         let args = normalize_args(name, args_json)?;
         let policy = &self.inner.policy;
-        let workspace = match policy.workspace {
-            Access::None => None,
-            _ => Some(check_workspace(workspace).map_err(|err| {
+        // Commands run in the workspace even when the component itself mounts nothing.
+        let needs_workspace = policy.workspace != Access::None || policy.exec.is_some();
+        let workspace = match needs_workspace {
+            false => None,
+            true => Some(check_workspace(workspace).map_err(|err| {
                 ToolFailure::new(
                     FailureKind::Host,
                     format!("tool `{name}` could not run: the workspace is not usable"),
@@ -243,28 +291,34 @@ impl Tool {
         let monitor = Arc::new(CallMonitor::new(policy.write_limit_bytes()));
         let stdout = CapturedOutput::new(policy.output_limit_bytes(), Arc::clone(&monitor));
         let stderr = CapturedOutput::new(policy.output_limit_bytes(), Arc::clone(&monitor));
-        let wasi = build_wasi(
-            name,
-            policy,
-            workspace.as_deref(),
-            &monitor,
-            &stdout,
-            &stderr,
-        )
-        .await
-        .map_err(|detail| {
-            ToolFailure::new(
-                FailureKind::Host,
-                format!("tool `{name}` could not run: its grants are not usable"),
-                detail,
-            )
-        })?;
+        let mount = workspace
+            .as_deref()
+            .filter(|_| policy.workspace != Access::None);
+        let wasi = build_wasi(name, policy, mount, &monitor, &stdout, &stderr)
+            .await
+            .map_err(|detail| {
+                ToolFailure::new(
+                    FailureKind::Host,
+                    format!("tool `{name}` could not run: its grants are not usable"),
+                    detail,
+                )
+            })?;
+        let exec = policy.exec.as_ref().map(|grant| ExecCall {
+            workspace: workspace.clone(),
+            grant: grant.clone(),
+            runner: self
+                .inner
+                .runner
+                .clone()
+                .unwrap_or_else(|| crate::exec::default_runner(grant)),
+        });
         let mut store = new_store(
             &self.inner.shared,
             wasi,
             Arc::clone(&monitor),
             policy.memory_bytes(),
-            policy.timeout(),
+            policy.call_timeout(),
+            exec,
         );
         let pre = &self.inner.pre;
         let run = async {
@@ -274,7 +328,7 @@ impl Tool {
         // The epoch deadline stops busy guests at the timeout; this outer timeout stops
         // guests blocked in a host call, a little later so the epoch (which reports
         // the precise trap) usually wins.
-        let outcome = tokio::time::timeout(policy.timeout() + 5 * EPOCH_TICK, run).await;
+        let outcome = tokio::time::timeout(policy.call_timeout() + 5 * EPOCH_TICK, run).await;
         let memory_limit_hit = store.data().limiter.memory_limit_hit();
         drop(store);
         let report = Report {
@@ -317,6 +371,7 @@ pub(crate) async fn describe(
         monitor,
         policy.memory_bytes(),
         DESCRIBE_TIMEOUT,
+        None,
     );
     let run = async {
         let instance = pre.instantiate_async(&mut store).await?;
@@ -411,12 +466,14 @@ fn new_store(
     monitor: Arc<CallMonitor>,
     memory_limit: usize,
     timeout: Duration,
+    exec: Option<ExecCall>,
 ) -> Store<State> {
     let state = State {
         wasi,
         table: ResourceTable::new(),
         monitor,
         limiter: Limiter::new(memory_limit),
+        exec,
     };
     let mut store = Store::new(&shared.engine, state);
     store.limiter(|state| &mut state.limiter);
@@ -665,9 +722,13 @@ impl Report<'_> {
             FailureKind::Timeout,
             format!(
                 "tool `{}` timed out after {} s and was stopped",
-                self.name, self.policy.timeout_secs
+                self.name,
+                self.policy.call_timeout().as_secs_f64()
             ),
-            format!("wall-time limit of {} s reached", self.policy.timeout_secs),
+            format!(
+                "wall-time limit of {} s reached",
+                self.policy.call_timeout().as_secs_f64()
+            ),
         )
     }
 
@@ -768,9 +829,12 @@ impl Report<'_> {
                 FailureKind::Timeout,
                 format!(
                     "tool `{name}` timed out after {} s and was stopped",
-                    policy.timeout_secs
+                    policy.call_timeout().as_secs_f64()
                 ),
-                format!("wall-time limit of {} s reached", policy.timeout_secs),
+                format!(
+                    "wall-time limit of {} s reached",
+                    policy.call_timeout().as_secs_f64()
+                ),
             ));
         }
         None

@@ -8,6 +8,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use crate::exec::ExecGrant;
 use crate::host::{LoadError, ToolHost};
 use crate::policy::{Access, PolicyError, ToolPolicy};
 use crate::tool::Tool;
@@ -134,9 +135,12 @@ pub struct Toolbox {
 
 /// The policy a built-in tool runs under: the workspace, read-only unless the tool
 /// exists to write (`write_file`, `apply_patch`; `print_tree`, `search` and
-/// `open_file` only read), and the default limits.
+/// `open_file` only read), and the default limits. `exec` gets an exec grant in mode `off`
+/// (every command refused): running commands is granted by the user, with
+/// [`ToolPolicy::exec_tool`] and [`Tool::with_policy`](crate::Tool::with_policy).
 pub fn builtin_policy(name: &str) -> ToolPolicy {
     match name {
+        "exec" => ToolPolicy::exec_tool(ExecGrant::off()),
         "write_file" | "apply_patch" => ToolPolicy::with_workspace(Access::Write),
         _ => ToolPolicy::with_workspace(Access::Read),
     }
@@ -297,16 +301,19 @@ impl Toolbox {
         Ok(())
     }
 
-    /// Refuses mounts that contain ossa's directories or lie inside them.
+    /// Refuses mounts (and directories commands may write) that contain ossa's
+    /// directories or lie inside them.
     fn check_mounts(&self, policy: &ToolPolicy) -> Result<(), ToolboxError> {
-        for mount in &policy.mounts {
-            let host = fs::canonicalize(&mount.host).unwrap_or_else(|_| mount.host.clone());
+        let mounts = policy.mounts.iter().map(|mount| &mount.host);
+        let exec_writes = policy.exec.iter().flat_map(|grant| &grant.write);
+        for mount in mounts.chain(exec_writes) {
+            let host = fs::canonicalize(mount).unwrap_or_else(|_| mount.clone());
             for protected in self.home.protected() {
                 let protected =
                     fs::canonicalize(protected).unwrap_or_else(|_| protected.to_path_buf());
                 if host.starts_with(&protected) || protected.starts_with(&host) {
                     return Err(ToolboxError::ProtectedMount {
-                        mount: mount.host.clone(),
+                        mount: mount.clone(),
                         protected,
                     });
                 }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 /// (tool name, crate artifact name) of the built-in tools, in the order they are listed:
 /// the first five as before, then the rest of gpt-oss's `repo_browser` tools.
-const BUILTINS: [(&str, &str); 8] = [
+const BUILTINS: [(&str, &str); 9] = [
     ("read_file", "ossa_tool_read_file"),
     ("write_file", "ossa_tool_write_file"),
     ("list_dir", "ossa_tool_list_dir"),
@@ -25,6 +25,7 @@ const BUILTINS: [(&str, &str); 8] = [
     ("print_tree", "ossa_tool_print_tree"),
     ("search", "ossa_tool_search"),
     ("open_file", "ossa_tool_open_file"),
+    ("exec", "ossa_tool_exec"),
 ];
 
 /// (constant name, crate artifact name) of components used only by tests.

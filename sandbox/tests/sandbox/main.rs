@@ -5,6 +5,8 @@
 mod apply_patch_scenarios;
 mod attacks;
 mod builtins;
+mod exec;
+mod exec_attacks;
 mod recorded_calls;
 mod support;
 mod toolbox;

@@ -101,3 +101,69 @@ pub fn snapshot(root: &Path) -> Snapshot {
     }
     entries
 }
+
+/// Whether confined commands can run here; prints why not (the caller skips).
+pub fn exec_supported(test: &str) -> bool {
+    match ossa_sandbox::exec_support() {
+        Ok(_) => true,
+        Err(unsupported) => {
+            eprintln!("SKIPPED {test}: {unsupported}");
+            false
+        }
+    }
+}
+
+/// The built-in `exec` tool under `grant`.
+pub async fn exec_tool(grant: ossa_sandbox::ExecGrant) -> Tool {
+    let component = ossa_builtin_tools::BUILTINS
+        .iter()
+        .find(|c| c.name == "exec")
+        .unwrap();
+    host()
+        .load(component.wasm.to_vec(), ToolPolicy::exec_tool(grant))
+        .await
+        .unwrap()
+}
+
+/// A confined grant with the given time limit (seconds).
+pub fn confined(timeout_secs: f64) -> ossa_sandbox::ExecGrant {
+    ossa_sandbox::ExecGrant {
+        timeout_secs,
+        ..ossa_sandbox::ExecGrant::confined(Vec::new())
+    }
+}
+
+/// Runs `script` with `bash -c` through the exec tool and returns the text it gave the
+/// model (the call itself must succeed).
+pub async fn run_script(tool: &Tool, workspace: &Path, script: &str) -> String {
+    let args = serde_json::json!({"command": ["bash", "-c", script]});
+    match tool.call(&args.to_string(), workspace).await {
+        Ok(output) => output.text,
+        Err(failure) => panic!("exec of {script:?} failed: {failure:?}"),
+    }
+}
+
+/// The `Exit code: N` line of an exec result.
+pub fn exit_code(text: &str) -> Option<i32> {
+    text.lines()
+        .find_map(|line| line.strip_prefix("Exit code: "))
+        .and_then(|code| code.trim().parse().ok())
+}
+
+/// Processes on this machine whose command line contains `marker`.
+pub fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cmdline) = fs::read(entry.path().join("cmdline")) {
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            if cmdline.contains(marker) {
+                found.push(format!("{}: {cmdline}", name.to_string_lossy()));
+            }
+        }
+    }
+    found
+}

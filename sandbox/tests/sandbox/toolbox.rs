@@ -28,7 +28,8 @@ async fn install_list_call_remove() {
             "apply_patch",
             "print_tree",
             "search",
-            "open_file"
+            "open_file",
+            "exec"
         ]
     );
     let writers: Vec<&str> = toolbox

@@ -36,7 +36,8 @@ mod tests {
                 "apply_patch",
                 "print_tree",
                 "search",
-                "open_file"
+                "open_file",
+                "exec"
             ]
         );
         for component in BUILTINS {

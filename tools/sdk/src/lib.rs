@@ -55,8 +55,14 @@ pub use serde_json;
 pub use wit_bindgen as __wit_bindgen;
 
 /// The generated bindings of the `ossa:tool` world. Tools do not need them directly.
+///
+/// With the `process` feature they are those of the `exec-tool` world, which adds the
+/// `process` import. A component imports it only if it calls [`process::run`]: unused
+/// imports are left out of the component, so other tools built in the same workspace
+/// (where features are unified) do not import it.
 #[doc(hidden)]
 pub mod bindings {
+    #[cfg(not(feature = "process"))]
     wit_bindgen::generate!({
         world: "tool",
         path: "../../sandbox/wit",
@@ -65,6 +71,23 @@ pub mod bindings {
         default_bindings_module: "ossa_tool_sdk::bindings",
         runtime_path: "ossa_tool_sdk::__wit_bindgen::rt",
     });
+    #[cfg(feature = "process")]
+    wit_bindgen::generate!({
+        world: "exec-tool",
+        path: "../../sandbox/wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_tool_world",
+        default_bindings_module: "ossa_tool_sdk::bindings",
+        runtime_path: "ossa_tool_sdk::__wit_bindgen::rt",
+    });
+}
+
+/// Running commands on the host (feature `process`): the capability of the built-in
+/// `exec` tool. A component that calls [`process::run`] imports `ossa:tool/process`
+/// and loads only under a policy with an `[exec]` grant.
+#[cfg(feature = "process")]
+pub mod process {
+    pub use crate::bindings::ossa::tool::process::{Command, Completed, Exit, RunError, run};
 }
 
 /// The root key of a parameters schema under which a tool lists its argument aliases
