@@ -25,6 +25,7 @@ use ossa_agent::{
     ToolExecutor, Transcript, TranscriptWriter, TurnReport,
 };
 use ossa_model::Backend;
+use ossa_wiring::ExecOptions;
 
 /// The fixtures folder, `tests/fixtures/`.
 pub fn fixtures() -> PathBuf {
@@ -106,7 +107,10 @@ impl CassetteRun {
         let dir = tempfile::tempdir()?;
         let work = dir.path().join("workspace");
         copy_dir(&fixtures().join("workspaces").join(workspace), &work)?;
-        let tools = Box::new(ossa_wiring::SandboxTools::open(&work, settings.toolset).await?);
+        let tools = Box::new(
+            ossa_wiring::SandboxTools::open(&work, settings.toolset, &ExecOptions::default())
+                .await?,
+        );
         let transcript = Transcript::read(&cassette_path(cassette))?;
         let tokenizer = ossa_agent::harmony_tokenizer();
         let backend = Arc::new(ReplayBackend::new(&transcript, tokenizer, false)?);

@@ -181,7 +181,7 @@ async fn replay_on_fresh_calc(
     copy_dir(&fixtures().join("workspaces/calc"), fresh.path()).unwrap();
     let toolset = recorded.header.as_ref().unwrap().toolset;
     let tools = Box::new(
-        ossa_wiring::SandboxTools::open(fresh.path(), toolset)
+        ossa_wiring::SandboxTools::open(fresh.path(), toolset, &Default::default())
             .await
             .unwrap(),
     );

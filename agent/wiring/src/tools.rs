@@ -7,8 +7,10 @@ use std::sync::OnceLock;
 use ossa_agent::event::{
     ArgumentFormat, FUNCTIONS_NAMESPACE, ToolFailureKind, ToolRecord, Toolset,
 };
-use ossa_agent::{BoxFuture, REPO_BROWSER, ToolExecutor, ToolInvocation, ToolOutcome};
-use ossa_sandbox::{FailureKind, OssaHome, Tool, ToolHost, ToolSource, Toolbox};
+use ossa_agent::{BoxFuture, CONTAINER, REPO_BROWSER, ToolExecutor, ToolInvocation, ToolOutcome};
+use ossa_sandbox::{
+    ExecGrant, FailureKind, OssaHome, Tool, ToolHost, ToolPolicy, ToolSource, Toolbox, exec_support,
+};
 
 /// The built-in components of the native toolset, in the order they are declared, with
 /// the namespace the model calls each in.
@@ -19,6 +21,59 @@ const NATIVE: [(&str, &str); 5] = [
     (REPO_BROWSER, "list_dir"),
     (REPO_BROWSER, "apply_patch"),
 ];
+
+/// The built-in component behind `container.exec`.
+const EXEC: &str = "exec";
+
+/// What `container.exec` may do in a session (native toolset only). By default commands
+/// run, confined to the workspace, wherever the kernel can enforce that (as Codex's
+/// workspace-write mode does); nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// Run commands at all (confined, where the kernel enforces it).
+    pub allow: bool,
+    /// Directories commands may read besides the workspace, the system's and the Rust
+    /// toolchain's.
+    pub read: Vec<PathBuf>,
+    /// Commands may use the network.
+    pub net: bool,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            allow: true,
+            read: Vec::new(),
+            net: false,
+        }
+    }
+}
+
+/// How `container.exec` ended up in a session, for the user to see at the start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecStatus {
+    /// Commands run confined, under this grant.
+    Confined(ExecGrant),
+    /// Not offered: the user did not allow it.
+    NotAllowed,
+    /// Not offered: the kernel cannot confine commands (the reason says why).
+    Unsupported(String),
+    /// The toolset has no command tool.
+    NotInToolset,
+}
+
+impl std::fmt::Display for ExecStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExecStatus::Confined(grant) => write!(f, "container.exec runs commands: {grant}"),
+            ExecStatus::NotAllowed => f.write_str(
+                "container.exec is off: commands cannot run (allow them with --allow-exec or tools.exec.allow = true)",
+            ),
+            ExecStatus::Unsupported(why) => write!(f, "container.exec is off: {why}"),
+            ExecStatus::NotInToolset => f.write_str("no command tool in the functions toolset"),
+        }
+    }
+}
 
 /// The built-in components of the `functions` toolset, in the order they are declared.
 const FUNCTIONS: [&str; 5] = ["read_file", "write_file", "list_dir", "grep", "apply_patch"];
@@ -31,12 +86,18 @@ pub struct SandboxTools {
     tools: Vec<(Tool, ToolSource)>,
     records: Vec<ToolRecord>,
     workspace: PathBuf,
+    exec: ExecStatus,
 }
 
 impl SandboxTools {
     /// Loads the built-in tools of `toolset` and the user's installed tools (always in
-    /// `functions`), working on `workspace`.
-    pub async fn open(workspace: &Path, toolset: Toolset) -> anyhow::Result<SandboxTools> {
+    /// `functions`), working on `workspace`; with the native toolset, `container.exec` as
+    /// `exec` allows and the kernel permits.
+    pub async fn open(
+        workspace: &Path,
+        toolset: Toolset,
+        exec: &ExecOptions,
+    ) -> anyhow::Result<SandboxTools> {
         let home = OssaHome::from_env()?;
         let host = match HOST.get() {
             Some(host) => host.clone(),
@@ -56,6 +117,7 @@ impl SandboxTools {
                 .map(|(tool, source)| (tool.clone(), source.clone()))
         };
         let mut chosen: Vec<((Tool, ToolSource), &str)> = Vec::new();
+        let mut exec_status = ExecStatus::NotInToolset;
         match toolset {
             Toolset::Native => {
                 for (namespace, name) in NATIVE {
@@ -63,6 +125,13 @@ impl SandboxTools {
                         Some(tool) => chosen.push((tool, namespace)),
                         None => tracing::warn!("the built-in tool {name} is missing"),
                     }
+                }
+                exec_status = exec_grant(exec);
+                if let (ExecStatus::Confined(grant), Some((tool, source))) =
+                    (&exec_status, builtin(EXEC))
+                {
+                    let tool = tool.with_policy(ToolPolicy::exec_tool(grant.clone()))?;
+                    chosen.push(((tool, source), CONTAINER));
                 }
             }
             Toolset::Functions => {
@@ -87,7 +156,29 @@ impl SandboxTools {
             tools: chosen.into_iter().map(|(tool, _)| tool).collect(),
             records,
             workspace: workspace.to_path_buf(),
+            exec: exec_status,
         })
+    }
+
+    /// Whether and how `container.exec` is offered.
+    pub fn exec_status(&self) -> &ExecStatus {
+        &self.exec
+    }
+}
+
+/// The grant `exec` asks for, if the kernel can enforce it: commands confined to the
+/// workspace, reading the system, the Rust toolchain and the directories listed.
+fn exec_grant(exec: &ExecOptions) -> ExecStatus {
+    if !exec.allow {
+        return ExecStatus::NotAllowed;
+    }
+    match exec_support() {
+        Ok(_) => {
+            let mut grant = ExecGrant::confined(exec.read.clone()).with_rust_toolchain();
+            grant.net = exec.net;
+            ExecStatus::Confined(grant)
+        }
+        Err(why) => ExecStatus::Unsupported(why.to_string()),
     }
 }
 
@@ -104,7 +195,11 @@ fn record(tool: &Tool, namespace: &str) -> ToolRecord {
         version: info.version.clone(),
         hash: tool.sha256().to_string(),
         writes: tool.policy().can_write(),
-        executes: false,
+        executes: tool
+            .policy()
+            .exec
+            .as_ref()
+            .is_some_and(ExecGrant::runs_commands),
         policy: serde_json::to_value(tool.policy()).unwrap_or_default(),
     }
 }

@@ -13,6 +13,7 @@ use ossa_agent::event::Toolset;
 use ossa_agent::{
     Agent, AgentParts, AgentSettings, Cancel, EventSink, RecordedTools, ReplayBackend,
 };
+use ossa_wiring::ExecOptions;
 
 use super::session;
 
@@ -74,7 +75,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         (ToolSource::Run, Some(dir)) => {
             let dir = session::workspace_dir(Some(dir))?;
-            (session::open_tools(&dir, toolset).await?, Some(dir))
+            {
+                // The recording had commands if it offered container.exec; a cassette may use
+                // them wherever the kernel can confine them.
+                let exec = ExecOptions {
+                    allow: transcript.header.as_ref().is_none_or(|header| {
+                        header
+                            .tools
+                            .iter()
+                            .any(|tool| tool.recipient() == ossa_agent::CONTAINER_EXEC)
+                    }),
+                    ..ExecOptions::default()
+                };
+                (session::open_tools(&dir, toolset, &exec).await?, Some(dir))
+            }
         }
         (ToolSource::Run, None) => {
             eprintln!(

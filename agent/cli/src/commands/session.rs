@@ -12,7 +12,7 @@ use ossa_agent::{EventSink, Outcome, ToolExecutor, TranscriptWriter};
 use ossa_model::hub::HubRef;
 use ossa_model::{Backend, FlashAttention, GpuLayers, HttpApi};
 use ossa_prompts::ReasoningEffort;
-use ossa_wiring::{ModelSource, RuntimeOptions, SandboxTools, ServerSpec};
+use ossa_wiring::{ExecOptions, ModelSource, RuntimeOptions, SandboxTools, ServerSpec};
 
 use crate::config::{self, Config, Key, Layer, ModelChoice};
 
@@ -136,6 +136,11 @@ pub struct ToolArgs {
     /// added with `ossa tools add` are functions in both.
     #[arg(long, value_name = "native|functions")]
     pub toolset: Option<Toolset>,
+    /// Let container.exec run commands, confined to the workspace by the kernel (the
+    /// default where the kernel can enforce it: Linux with Landlock); --allow-exec=false
+    /// turns commands off.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_exec: Option<bool>,
 }
 
 /// The settings the flags give: the highest-precedence layer of the config.
@@ -181,6 +186,10 @@ pub fn flag_layer(
     }
     if let Some(tools) = tools {
         layer.toolset = tools.toolset;
+        if let Some(allow) = tools.allow_exec {
+            layer.exec_allow = Some(allow);
+            layer.mark_flag(Key::ExecAllow, "--allow-exec");
+        }
     }
     layer
 }
@@ -270,12 +279,18 @@ impl ReplayHandle {
     }
 }
 
-/// The sandboxed built-in and user tools of `toolset`, working on `workspace`.
+/// The sandboxed built-in and user tools of `toolset`, working on `workspace`, with
+/// `container.exec` as `exec` grants it. Says on stderr whether commands can run.
 pub async fn open_tools(
     workspace: &Path,
     toolset: Toolset,
+    exec: &ExecOptions,
 ) -> anyhow::Result<Box<dyn ToolExecutor>> {
-    Ok(Box::new(SandboxTools::open(workspace, toolset).await?))
+    let tools = SandboxTools::open(workspace, toolset, exec).await?;
+    if toolset == Toolset::Native {
+        eprintln!("{}", tools.exec_status());
+    }
+    Ok(Box::new(tools))
 }
 
 /// The transcript writer: `path` if given, else a new file under the data directory.

@@ -107,9 +107,10 @@ async fn list(toolbox: &Toolbox, list: ListArgs) -> anyhow::Result<ExitCode> {
     flags.toolset = list.toolset;
     let config = super::session::load_config(Some(&workspace), flags)?;
     let toolset = config.toolset();
-    let tools = SandboxTools::open(&workspace, toolset).await?;
+    let tools = SandboxTools::open(&workspace, toolset, &config.exec_grant()).await?;
     let mut out = format!(
-        "Toolset: {toolset} (--toolset native|functions, or tools.toolset in the config)\n\n"
+        "Toolset: {toolset} (--toolset native|functions, or tools.toolset in the config)\nCommands: {}\n\n",
+        tools.exec_status()
     );
     for (record, tool, source) in tools.entries() {
         let origin = match source {

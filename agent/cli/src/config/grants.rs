@@ -19,16 +19,7 @@ use std::path::{Component, Path, PathBuf};
 pub use ossa_agent::event::Toolset;
 
 /// What `container.exec` may do.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ExecGrant {
-    /// Commands may run at all.
-    pub allow: bool,
-    /// Directories commands may read besides the workspace and the system's (toolchains,
-    /// caches), absolute.
-    pub read: Vec<PathBuf>,
-    /// Commands may use the network.
-    pub net: bool,
-}
+pub use ossa_wiring::ExecOptions as ExecGrant;
 
 /// What network access tools get.
 #[derive(Debug, Clone, PartialEq, Eq)]

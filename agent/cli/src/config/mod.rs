@@ -34,7 +34,8 @@
 //! toolset = "native"                 # native | functions
 //!
 //! [tools.exec]                       # container.exec
-//! allow = false                      # may commands run at all
+//! allow = true                       # may commands run (confined; the default where the
+//!                                    # kernel can enforce it)
 //! read = ["~/.cargo", "~/.rustup"]   # directories commands may read besides the workspace
 //! net = false                        # may commands use the network
 //!

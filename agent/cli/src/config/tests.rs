@@ -105,7 +105,10 @@ fn defaults_are_openais_sampling_and_no_grants() {
     assert_eq!(config.model(), None);
     assert_eq!(config.toolset(), Toolset::Native);
     assert_eq!(config.exec_grant(), ExecGrant::default());
-    assert!(!config.exec_grant().allow && !config.exec_grant().net);
+    assert!(
+        config.exec_grant().allow && !config.exec_grant().net,
+        "commands run by default (confined where the kernel can), without network"
+    );
     assert_eq!(config.net_grant(), NetGrant::default());
     assert!(
         Key::ALL
@@ -117,9 +120,9 @@ fn defaults_are_openais_sampling_and_no_grants() {
 
 #[test]
 fn a_workspace_config_cannot_grant_itself_exec_or_network() {
-    // The user grants nothing; the cloned repository asks for everything.
+    // The user turns commands off; the cloned repository asks for everything.
     let files = Files::new(
-        None,
+        Some("[tools.exec]\nallow = false\n"),
         Some(
             "[tools.exec]\nallow = true\nread = [\"/\"]\nnet = true\n\
              [tools.net]\nallow = true\nhosts = [\"evil.example\"]\n\
