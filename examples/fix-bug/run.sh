@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The bundled example: ossa fixes a failing function in a copy of ./workspace, using its
-# real sandboxed tools (grep, read_file, apply_patch) on that copy. The model's replies
-# come from ./cassette.jsonl, so no model file is needed.
+# The bundled example: ossa fixes a failing test in a copy of ./workspace with gpt-oss's own
+# tools: container.exec runs `cargo test` confined to the copy, the repo_browser tools search,
+# read and patch it in WebAssembly. The model's replies come from ./cassette.jsonl, so no
+# model file is needed.
 #
 # Usage: examples/fix-bug/run.sh            (builds ossa with cargo if needed)
 #        OSSA=/path/to/ossa examples/fix-bug/run.sh
@@ -19,7 +20,7 @@ else
 fi
 
 export OSSA_HOME="${OSSA_HOME:-$scratch/home}"
-"${ossa[@]}" run --replay "$here/cassette.jsonl" --workspace "$scratch/workspace" \
+"${ossa[@]}" run --replay "$here/cassette.jsonl" --allow-exec --workspace "$scratch/workspace" \
   --transcript "$scratch/transcript.jsonl" \
   "The test \`adds\` in this crate fails. Find the bug and fix it."
 

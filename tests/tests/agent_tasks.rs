@@ -238,3 +238,82 @@ async fn the_checked_in_transcript_still_replays_token_for_token() {
     );
     assert_eq!(report.prompts_checked, 4);
 }
+
+/// Whether commands can run confined here; prints why not (the test then checks less).
+fn commands_run_here(test: &str) -> bool {
+    match ossa_sandbox::exec_support() {
+        Ok(_) => true,
+        Err(why) => {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** {test}: container.exec NOT CHECKED: {why} ***\n"
+            );
+            false
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn native_dialect_search_open_and_patch_without_commands() {
+    let run = CassetteRun::new("native_fix_add", "calc").await.unwrap();
+    assert_eq!(run.outcome(), Some(Outcome::Final));
+    assert_eq!(run.tool_calls(), ["search", "open_file", "apply_patch"]);
+    assert!(run.tool_errors().is_empty(), "{:?}", run.tool_errors());
+    let results = run.tool_results();
+    assert!(
+        results[0].output.contains("src/lib.rs:4:pub fn add"),
+        "{}",
+        results[0].output
+    );
+    // `file_path`, `start_line` and `end_line` are the model's own names for the range.
+    assert!(results[1].output.contains("a - b"), "{}", results[1].output);
+    assert!(!results[1].output.contains("a * b"), "only lines 1-12");
+    assert!(run.file("src/lib.rs").contains("    a + b\n"));
+    // Replies come back as the model expects them: from the tool, on the call's channel.
+    let transcript = Transcript::read(&run.transcript).unwrap();
+    let header = transcript.header.as_ref().unwrap();
+    assert_eq!(header.toolset, ossa_agent::event::Toolset::Native);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn native_dialect_runs_the_tests_sees_them_fail_fixes_again_and_passes() {
+    let test = "native_dialect_runs_the_tests_sees_them_fail_fixes_again_and_passes";
+    let run = CassetteRun::new("native_fix_twice", "temps").await.unwrap();
+    assert_eq!(run.outcome(), Some(Outcome::Final));
+    assert_eq!(
+        run.tool_calls(),
+        [
+            "exec",
+            "open_file",
+            "apply_patch",
+            "exec",
+            "apply_patch",
+            "exec"
+        ]
+    );
+    let lib = run.file("src/lib.rs");
+    assert!(lib.contains("c * 9.0 / 5.0 + 32.0"), "{lib}");
+    assert!(lib.contains("(f - 32.0) * 5.0 / 9.0"), "{lib}");
+    let results = run.tool_results();
+    if !commands_run_here(test) {
+        assert_eq!(results[0].kind, Some(ToolFailureKind::NotGranted));
+        return;
+    }
+    let runs: Vec<&str> = [0, 3, 5].iter().map(|&i| results[i].output.as_str()).collect();
+    assert!(
+        runs[0].contains("2 failed") || runs[0].contains("FAILED"),
+        "both tests fail at first:\n{}",
+        runs[0]
+    );
+    assert!(
+        runs[1].contains("water_boils_at_100_c") && runs[1].contains("1 failed"),
+        "one bug left after the first patch:\n{}",
+        runs[1]
+    );
+    assert!(
+        runs[2].contains("test result: ok. 2 passed"),
+        "passing after the second patch:\n{}",
+        runs[2]
+    );
+}

@@ -392,3 +392,65 @@ fn chat_resumes_a_recorded_session() {
         "{last_prompt}"
     );
 }
+
+/// The README's demo (examples/fix-bug): the native dialect with `cargo test` run through
+/// container.exec, confined to the copy; then the transcript replays with --check.
+#[test]
+fn the_bundled_example_fixes_the_bug_and_runs_the_tests() {
+    let scene = Scene::new();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/fix-bug");
+    let work = scene.path("example");
+    copy_dir(&example.join("workspace"), &work).unwrap();
+    let transcript = scene.path("example.jsonl");
+    let out = scene.ossa(&[
+        "run",
+        "--replay",
+        example.join("cassette.jsonl").to_str().unwrap(),
+        "--allow-exec",
+        "--workspace",
+        work.to_str().unwrap(),
+        "--transcript",
+        transcript.to_str().unwrap(),
+        TASK,
+    ]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "stderr:\n{stderr}");
+    let fixed = std::fs::read_to_string(work.join("src/lib.rs")).unwrap();
+    assert!(fixed.contains("    a + b\n"), "{fixed}");
+    for tool in ["→ exec", "→ search", "→ open_file", "→ apply_patch"] {
+        assert!(stderr.contains(tool), "progress lacks {tool:?}:\n{stderr}");
+    }
+    match ossa_sandbox::exec_support() {
+        Ok(_) => {
+            assert!(
+                stderr.contains("container.exec runs commands"),
+                "{stderr}"
+            );
+            let recorded = ossa_agent::Transcript::read(&transcript).unwrap();
+            let runs: Vec<&str> = recorded
+                .tool_results()
+                .filter(|result| result.name == "exec")
+                .map(|result| result.output.as_str())
+                .collect();
+            assert_eq!(runs.len(), 2);
+            assert!(runs[0].contains("adds") && runs[0].contains("FAILED"), "{}", runs[0]);
+            assert!(runs[1].contains("test result: ok"), "{}", runs[1]);
+        }
+        Err(why) => {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** the bundled example: cargo test NOT RUN: {why} ***\n"
+            );
+            assert!(stderr.contains("container.exec is off"), "{stderr}");
+        }
+    }
+    let out = scene.ossa(&[
+        "replay",
+        transcript.to_str().unwrap(),
+        "--tools",
+        "recorded",
+        "--check",
+    ]);
+    assert!(out.status.success(), "stderr:\n{}", text(&out.stderr));
+}
