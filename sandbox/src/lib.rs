@@ -15,6 +15,8 @@
 //!   [`ToolOutput`] or a [`ToolFailure`] with a stable [`FailureKind`].
 //! - [`Toolbox`]: the built-in tools plus those installed under [`OssaHome`].
 //! - [`read_workspace_file`]: host-side reads that never follow symlinks.
+//! - [`python`]: the sandboxed CPython behind gpt-oss's `python` tool (a stateful
+//!   notebook session) and `python3` commands for `container.exec`.
 //!
 //! This crate must not trust tool code, tool output or cached artifacts it did not
 //! write, and must not follow symlinks in a workspace.
@@ -28,6 +30,7 @@ mod host;
 mod monitor;
 mod output;
 mod policy;
+pub mod python;
 mod tool;
 mod toolbox;
 mod workspace;
@@ -38,6 +41,7 @@ pub use policy::{
     Access, MAX_MEMORY_MIB, MAX_TIMEOUT_SECS, Mount, PolicyError, ToolPolicy, WORKSPACE_DIR_ENV,
     WORKSPACE_GUEST_PATH,
 };
+pub use python::{CellOutput, PythonPolicy, PythonRuntime, PythonSession};
 pub use tool::{Tool, ToolInfo, ToolOutput};
 pub use toolbox::{OssaHome, ToolSource, Toolbox, ToolboxError, builtin_policy};
 pub use workspace::{WorkspaceError, check_workspace, read_workspace_file};

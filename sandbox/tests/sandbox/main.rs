@@ -5,6 +5,7 @@
 mod apply_patch_scenarios;
 mod attacks;
 mod builtins;
+mod python;
 mod recorded_calls;
 mod support;
 mod toolbox;
