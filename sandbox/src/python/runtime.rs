@@ -52,7 +52,9 @@ pub enum PythonError {
 /// What an interpreter can reach (see [`super::PythonPolicy`]):
 /// - files: the workspace at `/mnt/data` and at its own path (read-only or
 ///   read-write), the read-only library directories, the standard library read-only
-///   at `/usr/local/lib`, and a private empty `/tmp` removed with the session.
+///   at `/usr/local/lib`, and private directories removed with the session: an
+///   empty `/tmp`, and `/dev` holding `null` (a regular file emptied after each turn,
+///   since WASI has no devices).
 ///   Symlinks cannot be created. Nothing else of the host exists for it.
 /// - no network (WASI 0.1 has no sockets), no processes, no threads, no host
 ///   environment variables (only the policy's), an empty stdin.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::capture::{Capture, clip};
 use super::instance::{Interpreter, Mounts, Report, Streams, TurnEnd};
-use super::mounts::{self, Cwd};
+use super::mounts::{self, Cwd, Scratch};
 use super::policy::PythonPolicy;
 use super::runtime::{PythonError, PythonRuntime};
 
@@ -132,7 +132,7 @@ pub struct PythonSession {
     /// dropped.
     running: bool,
     // Last: removed after the interpreter that mounts it is dropped.
-    scratch: tempfile::TempDir,
+    scratch: Scratch,
 }
 
 impl std::fmt::Debug for PythonSession {
@@ -152,8 +152,8 @@ impl PythonRuntime {
         workspace: Option<&Path>,
         policy: PythonPolicy,
     ) -> Result<PythonSession, PythonError> {
-        let scratch = scratch_dir()?;
-        let mounts = mounts::plan(&policy, workspace, scratch.path(), Cwd::Notebook)?;
+        let scratch = Scratch::new()?;
+        let mounts = mounts::plan(&policy, workspace, &scratch, Cwd::Notebook)?;
         let limit = policy.output_limit_bytes;
         Ok(PythonSession {
             runtime: self.clone(),
@@ -170,14 +170,6 @@ impl PythonRuntime {
     }
 }
 
-/// A private directory (mode 0700) for the interpreter's `/tmp`.
-pub(crate) fn scratch_dir() -> Result<tempfile::TempDir, PythonError> {
-    tempfile::Builder::new()
-        .prefix("ossa-python-")
-        .tempdir()
-        .map_err(|err| PythonError::Mount(format!("cannot create a scratch directory: {err}")))
-}
-
 impl PythonSession {
     /// The session's grants and limits.
     pub fn policy(&self) -> &PythonPolicy {
@@ -186,7 +178,7 @@ impl PythonSession {
 
     /// The host directory the interpreter sees as `/tmp` (removed with the session).
     pub fn scratch_dir(&self) -> PathBuf {
-        self.scratch.path().to_path_buf()
+        self.scratch.tmp()
     }
 
     /// Starts the interpreter now if it is not running (so the first cell does not pay
@@ -224,6 +216,7 @@ impl PythonSession {
         self.running = true;
         let end = interpreter.cell(code, self.policy.timeout).await;
         self.running = false;
+        self.scratch.empty_dev_null();
         let stdout = self.streams.stdout.take();
         let stderr = self.streams.stderr.take();
         let memory_limit_hit = interpreter.memory_limit_hit();

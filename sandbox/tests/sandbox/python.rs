@@ -159,6 +159,12 @@ async fn the_workspace_is_at_mnt_data_and_at_its_own_path() {
             .unwrap()
             .starts_with(b"\x89PNG")
     );
+    // os.devnull exists (WASI has no devices; it is a private file emptied after each
+    // cell).
+    assert_eq!(
+        run(&mut py, "print('hidden', file=open(os.devnull, 'w'))").await,
+        ""
+    );
     // /tmp is private scratch space that persists between cells.
     run(&mut py, "open('/tmp/t.txt', 'w').write('scratch')").await;
     assert_eq!(run(&mut py, "open('/tmp/t.txt').read()").await, "'scratch'");
@@ -671,4 +677,71 @@ async fn a_python_projects_tests_fail_then_pass_after_a_fix() {
     )
     .await;
     assert_eq!(status, CommandStatus::Exited(0), "{output}");
+}
+
+/// `python3 -m pytest` with pytest's wheels in a read-only library directory: the
+/// same project's tests, plus pytest-style tests using its fixtures.
+#[tokio::test]
+async fn pytest_runs_from_wheels_in_a_library_directory() {
+    let Some(runtime) = python().await else {
+        return;
+    };
+    let Some(wheels) = std::env::var_os("OSSA_PYTEST_WHEELS") else {
+        let why = "set OSSA_PYTEST_WHEELS to a directory holding the wheels listed in \
+                   tests/fixtures/python/pytest-wheels.txt (scripts/test.sh does)";
+        assert!(
+            std::env::var_os("OSSA_REQUIRE_PYTHON").is_none(),
+            "OSSA_REQUIRE_PYTHON is set: {why}"
+        );
+        eprintln!("SKIPPED: pytest_runs_from_wheels_in_a_library_directory: {why}");
+        return;
+    };
+    let wheels = fs::canonicalize(wheels).unwrap();
+    let before = crate::support::snapshot(&wheels);
+    let project = fixture_workspace("pyproj");
+    let root = fs::canonicalize(project.path()).unwrap();
+    fs::write(
+        root.join("tests/test_fixtures.py"),
+        "import logging\n\nfrom stats import mean\n\n\
+         def test_tmp_path(tmp_path):\n    (tmp_path / 'a.txt').write_text('hi')\n    assert (tmp_path / 'a.txt').read_text() == 'hi'\n\n\
+         def test_capsys(capsys):\n    print(mean([1, 3]))\n    assert capsys.readouterr().out == '2.0\\n'\n\n\
+         def test_caplog(caplog):\n    logging.getLogger('stats').warning('careful')\n    assert 'careful' in caplog.text\n",
+    )
+    .unwrap();
+    let policy = PythonPolicy {
+        library: vec![wheels.clone()],
+        ..writable()
+    };
+    let pytest = argv(&["python3", "-m", "pytest", "-q"]);
+    let output = runtime
+        .run_command(&pytest, &root, &root, &policy)
+        .await
+        .unwrap();
+    assert_eq!(output.status, CommandStatus::Exited(1), "{}", output.output);
+    assert!(
+        output
+            .output
+            .contains("FAILED tests/test_stats.py::MedianTest::test_even_length")
+            && output.output.contains("1 failed, 6 passed"),
+        "{}",
+        output.output
+    );
+    let stats = root.join("stats.py");
+    let fixed = fs::read_to_string(&stats).unwrap().replace(
+        "    return ordered[middle]\n",
+        "    if len(ordered) % 2:\n        return ordered[middle]\n    return (ordered[middle - 1] + ordered[middle]) / 2\n",
+    );
+    fs::write(&stats, fixed).unwrap();
+    let output = runtime
+        .run_command(&pytest, &root, &root, &policy)
+        .await
+        .unwrap();
+    assert_eq!(output.status, CommandStatus::Exited(0), "{}", output.output);
+    assert!(output.output.contains("7 passed"), "{}", output.output);
+    assert_eq!(
+        crate::support::snapshot(&wheels),
+        before,
+        "the library is read-only"
+    );
+    assert!(!root.join(".pytest_cache").exists());
 }
