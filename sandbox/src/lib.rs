@@ -41,7 +41,9 @@ pub use policy::{
     Access, MAX_MEMORY_MIB, MAX_TIMEOUT_SECS, Mount, PolicyError, ToolPolicy, WORKSPACE_DIR_ENV,
     WORKSPACE_GUEST_PATH,
 };
-pub use python::{CellOutput, PythonPolicy, PythonRuntime, PythonSession};
+pub use python::{
+    CellOutput, PythonNotebook, PythonPolicy, PythonRuntime, PythonSession, SharedPythonRuntime,
+};
 pub use tool::{Tool, ToolInfo, ToolOutput};
 pub use toolbox::{OssaHome, ToolSource, Toolbox, ToolboxError, builtin_policy};
 pub use workspace::{WorkspaceError, check_workspace, read_workspace_file};

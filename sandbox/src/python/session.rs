@@ -186,7 +186,9 @@ impl PythonSession {
     pub async fn start(&mut self) -> Result<(), PythonError> {
         if self.interpreter.is_none() || self.running {
             self.running = false;
-            self.interpreter = Some(self.new_interpreter().await?);
+            self.interpreter = Some(
+                start_interpreter(&self.runtime, &self.mounts, &self.streams, &self.policy).await?,
+            );
         }
         Ok(())
     }
@@ -211,7 +213,9 @@ impl PythonSession {
         self.running = false;
         let mut interpreter = match self.interpreter.take() {
             Some(interpreter) => interpreter,
-            None => self.new_interpreter().await?,
+            None => {
+                start_interpreter(&self.runtime, &self.mounts, &self.streams, &self.policy).await?
+            }
         };
         self.running = true;
         let end = interpreter.cell(code, self.policy.timeout).await;
@@ -256,25 +260,33 @@ impl PythonSession {
     /// Starts a new interpreter after one died, so the next cell finds it ready; a
     /// failure is left for the next cell to report.
     async fn restart_now(&mut self) {
-        match self.new_interpreter().await {
+        match start_interpreter(&self.runtime, &self.mounts, &self.streams, &self.policy).await {
             Ok(interpreter) => self.interpreter = Some(interpreter),
             Err(err) => tracing::warn!(%err, "cannot restart the sandboxed Python yet"),
         }
     }
+}
 
-    async fn new_interpreter(&self) -> Result<Interpreter, PythonError> {
-        let interpreter = Interpreter::start(
-            &self.runtime.inner,
-            &self.mounts,
-            &self.streams,
-            self.policy.memory_bytes(),
-            self.policy.output_limit_bytes,
-            true,
-        )
-        .await;
-        // Whatever the start-up printed is not the next cell's.
-        self.streams.stdout.take();
-        self.streams.stderr.take();
-        interpreter
-    }
+/// A new interpreter for a session. Takes the session's fields, not `&PythonSession`:
+/// a shared borrow of the session held across an await would make the caller's future
+/// need `PythonSession: Sync`, which a store is not.
+async fn start_interpreter(
+    runtime: &PythonRuntime,
+    mounts: &Mounts,
+    streams: &Streams,
+    policy: &PythonPolicy,
+) -> Result<Interpreter, PythonError> {
+    let interpreter = Interpreter::start(
+        &runtime.inner,
+        mounts,
+        streams,
+        policy.memory_bytes(),
+        policy.output_limit_bytes,
+        true,
+    )
+    .await;
+    // Whatever the start-up printed is not the next cell's.
+    streams.stdout.take();
+    streams.stderr.take();
+    interpreter
 }

@@ -8,7 +8,12 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use ossa_sandbox::python::{CommandStatus, PythonPolicy, PythonSession, Restart};
+use std::sync::Arc;
+
+use ossa_sandbox::python::{
+    CommandStatus, PythonNotebook, PythonPolicy, PythonSession, Restart, SharedPythonRuntime,
+    WheelSource,
+};
 use ossa_sandbox::{Access, PythonRuntime};
 
 use crate::support::{SECRET, Scene, fixture_workspace, python};
@@ -247,6 +252,62 @@ async fn output_is_clipped_to_its_head_and_tail() {
     let value = output.value.unwrap();
     assert!(value.len() < 1200 && value.starts_with("[0, 1, 2") && value.ends_with("99999]"));
     assert_eq!(run(&mut py, "'ok'").await, "'ok'");
+}
+
+#[tokio::test]
+async fn a_notebook_serves_tasks_by_reference_and_resets_from_sync_code() {
+    if python().await.is_none() {
+        return;
+    }
+    let scene = Scene::new();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ossa-sandbox-tests");
+    let shared = SharedPythonRuntime::with_dirs(
+        &dir.join("python"),
+        &dir.join("artifacts"),
+        WheelSource::from_env(),
+    );
+    assert!(shared.ready().is_none());
+    let notebook = Arc::new(
+        PythonNotebook::new(shared.clone(), Some(&scene.workspace()), writable()).unwrap(),
+    );
+    notebook.run("x = 1").await.unwrap();
+    assert!(shared.ready().is_some());
+    // Cells from two tasks run one after the other on the same interpreter.
+    let slow = tokio::spawn({
+        let notebook = Arc::clone(&notebook);
+        async move {
+            notebook
+                .run("import time\ntime.sleep(0.3)\nx += 1\nx")
+                .await
+                .unwrap()
+                .text()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let fast = notebook.run("x += 10\nx").await.unwrap().text();
+    assert_eq!(
+        (slow.await.unwrap(), fast),
+        ("2".to_owned(), "12".to_owned())
+    );
+    notebook.reset();
+    let output = notebook.run("x").await.unwrap();
+    assert!(output.error.unwrap().contains("NameError"));
+}
+
+#[tokio::test]
+async fn an_unobtainable_interpreter_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = SharedPythonRuntime::with_dirs(
+        &dir.path().join("python"),
+        &dir.path().join("artifacts"),
+        WheelSource::File(dir.path().join("missing.whl")),
+    );
+    let notebook = PythonNotebook::new(shared, None, PythonPolicy::default()).unwrap();
+    let err = notebook.run("1").await.unwrap_err().to_string();
+    assert!(
+        err.contains("missing.whl") && err.contains("OSSA_PYTHON_WHEEL"),
+        "{err}"
+    );
 }
 
 // ---- attacks ---------------------------------------------------------------------
