@@ -104,6 +104,11 @@ def _forget_turn_source():
             pass
 
 
+# Code that can run after its cell has ended: its cell's source is kept for tracebacks
+# and `inspect.getsource`; other cells' sources are dropped once the cell has run.
+_DEFERRED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.GeneratorExp)
+
+
 def cell(source):
     """Runs one notebook cell in `__main__`: the value of a final expression is echoed
     (unless the cell ends with `;`), an exception gives its traceback."""
@@ -115,9 +120,11 @@ def cell(source):
     # Registered first so tracebacks and `inspect.getsource` show the cell's lines.
     linecache.cache[name] = (len(source), None, source.splitlines(True), name)
     value = error = None
+    keep_source = False
     # No top-level `await`: asyncio needs a socket pair, which WASI 0.1 lacks.
     try:
         tree = compile(source, name, "exec", ast.PyCF_ONLY_AST)
+        keep_source = any(isinstance(node, _DEFERRED) for node in ast.walk(tree))
         last = None
         if (
             tree.body
@@ -133,6 +140,8 @@ def cell(source):
                 value = _clip(repr(result))
     except BaseException as exc:
         error = _clip(_format(exc))
+    if not keep_source:
+        linecache.cache.pop(name, None)
     _flush()
     _send({"kind": "cell", "value": value, "error": error})
 

@@ -32,8 +32,10 @@ pub struct PythonPolicy {
     /// import from the archive). For packages the interpreter lacks, e.g. pytest.
     pub library: Vec<PathBuf>,
     /// Environment variables given to the interpreter, by value (nothing is inherited
-    /// from ossa's environment). `PYTHONPATH` is honoured: its entries are put at the
-    /// front of `sys.path`.
+    /// from ossa's environment), set in `os.environ`. `PYTHONPATH` is honoured: its
+    /// entries are put at the front of `sys.path`. Variables CPython reads only while
+    /// starting (`PYTHONHASHSEED`, `PYTHONUTF8`, ...) have no effect: the interpreter
+    /// was started ahead of time.
     pub env: Vec<(String, String)>,
     /// Wall-time limit of one cell or command. A cell that runs past it stops the
     /// interpreter, which is restarted with its variables lost.

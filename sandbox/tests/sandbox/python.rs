@@ -121,6 +121,26 @@ async fn a_traceback_is_shown_and_the_session_goes_on() {
     let output = py.run_cell("import sys\nsys.exit(3)").await.unwrap();
     assert!(output.error.unwrap().contains("SystemExit: 3"));
     assert_eq!(run(&mut py, "kept").await, "'still here'");
+    // A function's source stays for later tracebacks; cells that define nothing are
+    // forgotten once run (a long session of large cells would otherwise grow).
+    run(
+        &mut py,
+        "def later():\n    raise ValueError('from an earlier cell')",
+    )
+    .await;
+    let output = py.run_cell("x = 1\nlater()").await.unwrap();
+    let error = output.error.unwrap();
+    assert!(
+        error.contains("in later\n    raise ValueError('from an earlier cell')"),
+        "{error}"
+    );
+    let cached = run(
+        &mut py,
+        "import linecache\nsorted([k for k in linecache.cache if k.startswith('<cell')])",
+    )
+    .await;
+    // The two cells with definitions, and the running one.
+    assert_eq!(cached, "['<cell 2>', '<cell 7>', '<cell 9>']");
 }
 
 #[tokio::test]
