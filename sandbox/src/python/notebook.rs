@@ -3,6 +3,7 @@
 //! `&self` ([`PythonNotebook`]), which is what a tool executor shared between tasks
 //! needs.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,15 +40,18 @@ impl std::fmt::Debug for SharedPythonRuntime {
     }
 }
 
+/// The environment variable naming a directory that holds the interpreter
+/// (`python/`) and its compiled form (`artifacts/`) instead of ossa's cache: tests that
+/// run `ossa` with a fresh `OSSA_HOME` point it at one shared, already compiled copy
+/// (the sandbox's tests keep theirs in `target/tmp/ossa-sandbox-tests`).
+pub const PYTHON_CACHE_ENV: &str = "OSSA_PYTHON_CACHE";
+
 impl SharedPythonRuntime {
-    /// The runtime under ossa's directories, with the wheel from
-    /// [`WheelSource::from_env`].
+    /// The runtime under ossa's directories (or `$OSSA_PYTHON_CACHE`), with the wheel
+    /// from [`WheelSource::from_env`].
     pub fn new(home: &OssaHome) -> Self {
-        Self::with_dirs(
-            &home.python_dir(),
-            &home.artifacts_dir(),
-            WheelSource::from_env(),
-        )
+        let (python_dir, artifacts_dir) = cache_dirs(home, std::env::var_os(PYTHON_CACHE_ENV));
+        Self::with_dirs(&python_dir, &artifacts_dir, WheelSource::from_env())
     }
 
     /// The runtime unpacked in `python_dir` and compiled into `artifacts_dir`.
@@ -85,6 +89,18 @@ impl SharedPythonRuntime {
             .try_lock()
             .ok()
             .and_then(|runtime| runtime.clone())
+    }
+}
+
+/// Where the interpreter and its artifact go: under `override_dir` when set and not
+/// empty, else ossa's cache.
+fn cache_dirs(home: &OssaHome, override_dir: Option<OsString>) -> (PathBuf, PathBuf) {
+    match override_dir.filter(|dir| !dir.is_empty()) {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            (dir.join("python"), dir.join("artifacts"))
+        }
+        None => (home.python_dir(), home.artifacts_dir()),
     }
 }
 
@@ -157,6 +173,34 @@ impl PythonNotebook {
             Ok(mut session) => *session = None,
             Err(_) => self.reset_requested.store(true, Ordering::SeqCst),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_can_be_shared_through_the_environment() {
+        let home = OssaHome::at(Path::new("/home/u/ossa"));
+        assert_eq!(
+            cache_dirs(&home, None),
+            (
+                PathBuf::from("/home/u/ossa/cache/python"),
+                PathBuf::from("/home/u/ossa/cache/artifacts")
+            )
+        );
+        assert_eq!(
+            cache_dirs(&home, Some(OsString::new())),
+            cache_dirs(&home, None)
+        );
+        assert_eq!(
+            cache_dirs(&home, Some(OsString::from("/srv/py"))),
+            (
+                PathBuf::from("/srv/py/python"),
+                PathBuf::from("/srv/py/artifacts")
+            )
+        );
     }
 }
 
