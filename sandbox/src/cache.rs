@@ -1,5 +1,5 @@
-//! Compiled components on disk, so a tool is compiled once per wasmtime build and CPU,
-//! not once per process.
+//! Compiled components and modules on disk, so a tool (or the sandboxed CPython) is
+//! compiled once per wasmtime build and CPU, not once per process.
 //!
 //! An artifact is native code that wasmtime maps and runs without checks, so only
 //! artifacts this harness wrote are ever loaded: they live in a directory the harness
@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
-use wasmtime::Engine;
 use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
 
 /// How long an artifact may go unused before a compilation prunes it.
 pub(crate) const UNUSED_FOR: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -43,7 +43,7 @@ pub(crate) struct ArtifactCache {
 pub(crate) enum CacheError {
     #[error("cannot use the artifact cache {}: {message}", dir.display())]
     Directory { dir: PathBuf, message: String },
-    #[error("cannot compile the component: {0}")]
+    #[error("cannot compile the WebAssembly code: {0}")]
     Compile(String),
     #[error("cannot write the compiled component to {}: {message}", path.display())]
     Write { path: PathBuf, message: String },
@@ -105,37 +105,84 @@ impl ArtifactCache {
         wasm: &[u8],
         sha256: &str,
     ) -> Result<(Component, bool), CacheError> {
+        self.load_or_compile_with(
+            sha256,
+            || engine.precompile_component(wasm),
+            // SAFETY: see `load_trusted`.
+            |path| unsafe { Component::deserialize_file(engine, path) },
+        )
+    }
+
+    /// [`ArtifactCache::load_or_compile`] for a core module whose digest is known
+    /// without reading it: `read_wasm` is called only when the module must be compiled
+    /// (a large module then costs nothing to look up).
+    pub(crate) fn load_or_compile_module(
+        &self,
+        engine: &Engine,
+        sha256: &str,
+        read_wasm: impl FnOnce() -> Result<Vec<u8>, String>,
+    ) -> Result<(Module, bool), CacheError> {
+        self.load_or_compile_with(
+            sha256,
+            || {
+                let wasm = read_wasm().map_err(wasmtime::Error::msg)?;
+                engine.precompile_module(&wasm)
+            },
+            // SAFETY: see `load_trusted`.
+            |path| unsafe { Module::deserialize_file(engine, path) },
+        )
+    }
+
+    /// Loads the artifact of `sha256` with `deserialize` when a trusted one exists,
+    /// otherwise compiles it with `compile`, stores it, and loads the stored file.
+    ///
+    /// # Safety contract
+    /// `deserialize` must be `Component::deserialize_file` or `Module::deserialize_file`
+    /// with this cache's engine; it is only given paths [`ArtifactCache::load_trusted`]
+    /// checked.
+    fn load_or_compile_with<T>(
+        &self,
+        sha256: &str,
+        compile: impl FnOnce() -> wasmtime::Result<Vec<u8>>,
+        deserialize: impl Fn(&Path) -> wasmtime::Result<T>,
+    ) -> Result<(T, bool), CacheError> {
         let path = self.artifact_path(sha256);
         if path.is_file() {
-            match self.load(engine, &path) {
-                Ok(component) => {
+            match self.load_trusted(&path, &deserialize) {
+                Ok(loaded) => {
                     mark_used(&path);
-                    return Ok((component, true));
+                    return Ok((loaded, true));
                 }
                 Err(reason) => {
-                    tracing::warn!(artifact = %path.display(), %reason, "recompiling a cached component")
+                    tracing::warn!(artifact = %path.display(), %reason, "recompiling a cached artifact")
                 }
             }
         }
-        let compiled = engine
-            .precompile_component(wasm)
-            .map_err(|err| CacheError::Compile(format!("{err:#}")))?;
+        let compiled = compile().map_err(|err| CacheError::Compile(format!("{err:#}")))?;
         write_atomically(&path, &compiled)?;
+        drop(compiled);
         prune(&self.dir, SystemTime::now() - UNUSED_FOR);
         // Load what was just written: the code is then mapped from the file rather than
         // kept in a second copy.
-        let component = self.load(engine, &path).map_err(CacheError::Compile)?;
-        Ok((component, false))
+        let loaded = self
+            .load_trusted(&path, &deserialize)
+            .map_err(CacheError::Compile)?;
+        Ok((loaded, false))
     }
 
-    fn load(&self, engine: &Engine, path: &Path) -> Result<Component, String> {
+    fn load_trusted<T>(
+        &self,
+        path: &Path,
+        deserialize: &impl Fn(&Path) -> wasmtime::Result<T>,
+    ) -> Result<T, String> {
         check_private(&self.dir)?;
         check_private(path)?;
-        // SAFETY: the file is an artifact this harness compiled with an engine of the same
+        // The file is an artifact this harness compiled with an engine of the same
         // compatibility hash (the name says so) and wrote atomically into a directory that
         // only the current user can write (checked just above) and that no tool policy
-        // can mount. wasmtime still checks the header and engine compatibility.
-        unsafe { Component::deserialize_file(engine, path) }.map_err(|err| format!("{err:#}"))
+        // can mount. wasmtime still checks the header and engine compatibility. This is
+        // what makes the `deserialize_file` calls above sound.
+        deserialize(path).map_err(|err| format!("{err:#}"))
     }
 
     /// Writes `bytes` to `path` in the cache atomically.
@@ -144,7 +191,7 @@ impl ArtifactCache {
     }
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), CacheError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), CacheError> {
     let error = |message: String| CacheError::Directory {
         dir: dir.to_path_buf(),
         message,
@@ -162,7 +209,7 @@ fn create_private_dir(dir: &Path) -> Result<(), CacheError> {
 
 /// Refuses symlinks, and on Unix files and directories that someone else could have
 /// written.
-fn check_private(path: &Path) -> Result<(), String> {
+pub(crate) fn check_private(path: &Path) -> Result<(), String> {
     let metadata =
         fs::symlink_metadata(path).map_err(|err| format!("{}: {err}", path.display()))?;
     if metadata.file_type().is_symlink() {
@@ -248,7 +295,7 @@ fn prune(dir: &Path, cutoff: SystemTime) {
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
     let error = |message: String| CacheError::Write {
         path: path.to_path_buf(),
         message,

@@ -259,7 +259,7 @@ fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
-fn start_ticker(engine: &Engine) -> Result<(), HostError> {
+pub(crate) fn start_ticker(engine: &Engine) -> Result<(), HostError> {
     let weak = engine.weak();
     thread::Builder::new()
         .name("ossa-epoch".to_owned())

@@ -18,6 +18,8 @@
 //! - [`exec`]: the `process` capability of the built-in `exec` tool, its [`ExecGrant`],
 //!   the [`CommandRunner`] behind it and the confined native runner; [`exec_support`]
 //!   says whether this kernel can confine commands.
+//! - [`python`]: the sandboxed CPython behind gpt-oss's `python` tool (a stateful
+//!   notebook session) and `python3` commands for `container.exec`.
 //!
 //! This crate must not trust tool code, tool output or cached artifacts it did not
 //! write, and must not follow symlinks in a workspace.
@@ -32,6 +34,7 @@ mod host;
 mod monitor;
 mod output;
 mod policy;
+pub mod python;
 mod tool;
 mod toolbox;
 mod workspace;
@@ -45,6 +48,9 @@ pub use host::{HostError, LoadError, ToolHost};
 pub use policy::{
     Access, MAX_MEMORY_MIB, MAX_TIMEOUT_SECS, Mount, PolicyError, ToolPolicy, WORKSPACE_DIR_ENV,
     WORKSPACE_GUEST_PATH,
+};
+pub use python::{
+    CellOutput, PythonNotebook, PythonPolicy, PythonRuntime, PythonSession, SharedPythonRuntime,
 };
 pub use tool::{Tool, ToolInfo, ToolOutput};
 pub use toolbox::{OssaHome, ToolSource, Toolbox, ToolboxError, builtin_policy};

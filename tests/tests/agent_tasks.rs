@@ -300,7 +300,10 @@ async fn native_dialect_runs_the_tests_sees_them_fail_fixes_again_and_passes() {
         assert_eq!(results[0].kind, Some(ToolFailureKind::NotGranted));
         return;
     }
-    let runs: Vec<&str> = [0, 3, 5].iter().map(|&i| results[i].output.as_str()).collect();
+    let runs: Vec<&str> = [0, 3, 5]
+        .iter()
+        .map(|&i| results[i].output.as_str())
+        .collect();
     assert!(
         runs[0].contains("2 failed") || runs[0].contains("FAILED"),
         "both tests fail at first:\n{}",

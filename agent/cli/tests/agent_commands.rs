@@ -422,10 +422,7 @@ fn the_bundled_example_fixes_the_bug_and_runs_the_tests() {
     }
     match ossa_sandbox::exec_support() {
         Ok(_) => {
-            assert!(
-                stderr.contains("container.exec runs commands"),
-                "{stderr}"
-            );
+            assert!(stderr.contains("container.exec runs commands"), "{stderr}");
             let recorded = ossa_agent::Transcript::read(&transcript).unwrap();
             let runs: Vec<&str> = recorded
                 .tool_results()
@@ -433,7 +430,11 @@ fn the_bundled_example_fixes_the_bug_and_runs_the_tests() {
                 .map(|result| result.output.as_str())
                 .collect();
             assert_eq!(runs.len(), 2);
-            assert!(runs[0].contains("adds") && runs[0].contains("FAILED"), "{}", runs[0]);
+            assert!(
+                runs[0].contains("adds") && runs[0].contains("FAILED"),
+                "{}",
+                runs[0]
+            );
             assert!(runs[1].contains("test result: ok"), "{}", runs[1]);
         }
         Err(why) => {

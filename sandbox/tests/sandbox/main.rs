@@ -7,6 +7,7 @@ mod attacks;
 mod builtins;
 mod exec;
 mod exec_attacks;
+mod python;
 mod recorded_calls;
 mod support;
 mod toolbox;

@@ -167,3 +167,53 @@ pub fn processes_with(marker: &str) -> Vec<String> {
     }
     found
 }
+
+/// The process-wide sandboxed Python, unpacked and compiled into cargo's per-target
+/// temporary directory (so once per machine, not per test run). `None`, after saying
+/// so on stderr, when the interpreter cannot be obtained (no access to PyPI and no
+/// `OSSA_PYTHON_WHEEL`) and `OSSA_REQUIRE_PYTHON` is not set; CI sets it, so there a
+/// missing interpreter fails the tests instead of skipping them.
+pub async fn python() -> Option<&'static ossa_sandbox::PythonRuntime> {
+    static RUNTIME: tokio::sync::OnceCell<Option<ossa_sandbox::PythonRuntime>> =
+        tokio::sync::OnceCell::const_new();
+    RUNTIME
+        .get_or_init(|| async {
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ossa-sandbox-tests");
+            match ossa_sandbox::PythonRuntime::new(&dir.join("python"), &dir.join("artifacts"))
+                .await
+            {
+                Ok(runtime) => Some(runtime),
+                Err(err) if std::env::var_os("OSSA_REQUIRE_PYTHON").is_none() => {
+                    eprintln!(
+                        "SKIPPED: the sandboxed Python tests (set OSSA_REQUIRE_PYTHON=1 to make this an error): {err}"
+                    );
+                    None
+                }
+                Err(err) => panic!("OSSA_REQUIRE_PYTHON is set but the sandboxed Python is unavailable: {err}"),
+            }
+        })
+        .await
+        .as_ref()
+}
+
+/// A copy of `tests/fixtures/workspaces/NAME` in a temporary directory.
+pub fn fixture_workspace(name: &str) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for entry in fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/workspaces")
+        .join(name);
+    let dir = tempfile::tempdir().unwrap();
+    copy(&source, dir.path());
+    dir
+}
