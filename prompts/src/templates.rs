@@ -27,6 +27,33 @@ pub const REPO_BROWSER_DESCRIPTION: &str = "Tools to browse, search and edit the
 pub const CONTAINER_DESCRIPTION: &str =
     "Runs commands in the repository, confined by the operating system.";
 
+/// The `python` namespace's description as ossa provides the tool: openai-harmony's text
+/// (what gpt-oss was trained on) with its facts made true: the time limit, what
+/// `/mnt/data` is, and that there is no internet access.
+pub fn python_description(timeout_secs: f64, workspace_writable: bool) -> String {
+    let trained = crate::ToolNamespaceConfig::python()
+        .description
+        .unwrap_or_default();
+    let drive = if workspace_writable {
+        "The drive at '/mnt/data' is the repository you work on: files saved there persist."
+    } else {
+        "The drive at '/mnt/data' is the repository you work on, read-only: read its files there, and change them with repo_browser.apply_patch."
+    };
+    trained
+        .replace(
+            "time out after 120.0 seconds",
+            &format!("time out after {timeout_secs:.1} seconds"),
+        )
+        .replace(
+            "The drive at '/mnt/data' can be used to save and persist user files.",
+            drive,
+        )
+        .replace(
+            "Internet access for this session is UNKNOWN. Depends on the cluster.",
+            "Internet access for this session is disabled.",
+        )
+}
+
 /// What `container.exec` can run in a session, which the instructions state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommandAccess {
@@ -93,6 +120,29 @@ mod tests {
             with.ends_with("The project's AGENTS.md file says:\n\nUse tabs."),
             "{with}"
         );
+    }
+
+    #[test]
+    fn the_python_description_states_what_ossa_provides() {
+        let text = python_description(90.0, false);
+        assert!(text.starts_with("Use this tool to execute Python code in your chain of thought."));
+        assert!(
+            text.contains("stateful Jupyter notebook environment"),
+            "{text}"
+        );
+        assert!(text.contains("time out after 90.0 seconds"), "{text}");
+        assert!(text.contains("read-only"), "{text}");
+        assert!(
+            text.contains("Internet access for this session is disabled."),
+            "{text}"
+        );
+        // Every trained sentence that is not true here was replaced.
+        assert!(
+            !text.contains("120.0") && !text.contains("UNKNOWN"),
+            "{text}"
+        );
+        assert!(!text.contains("persist user files"), "{text}");
+        assert!(python_description(120.0, true).contains("files saved there persist"));
     }
 
     #[test]

@@ -50,7 +50,8 @@ pub use policy::{
     WORKSPACE_GUEST_PATH,
 };
 pub use python::{
-    CellOutput, PythonNotebook, PythonPolicy, PythonRuntime, PythonSession, SharedPythonRuntime,
+    CellOutput, PythonCommands, PythonNotebook, PythonPolicy, PythonRuntime, PythonSession,
+    SharedPythonRuntime,
 };
 pub use tool::{Tool, ToolInfo, ToolOutput};
 pub use toolbox::{OssaHome, ToolSource, Toolbox, ToolboxError, builtin_policy};

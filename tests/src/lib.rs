@@ -19,12 +19,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use ossa_agent::event::Toolset;
 use ossa_agent::event::{ToolResult, ToolStatus};
+use ossa_agent::harmony_tokenizer;
 use ossa_agent::{
     Agent, AgentParts, AgentSettings, Cancel, Collector, Event, EventSink, Outcome, ReplayBackend,
     ToolExecutor, Transcript, TranscriptWriter, TurnReport,
 };
 use ossa_model::Backend;
+use ossa_sandbox::SharedPythonRuntime;
 use ossa_wiring::ExecOptions;
 
 /// The fixtures folder, `tests/fixtures/`.
@@ -96,6 +99,34 @@ impl CassetteRun {
             ..AgentSettings::default()
         };
         CassetteRun::with_settings(cassette, workspace, settings).await
+    }
+
+    /// A native-dialect cassette with commands as `exec` allows and, with `python` (the
+    /// test's `CARGO_TARGET_TMPDIR`), the python tool: the interpreter compiled once into
+    /// that directory, shared with the sandbox's tests. `None` when the interpreter
+    /// cannot be obtained and `OSSA_REQUIRE_PYTHON` is unset (it said so on stderr).
+    pub async fn native(
+        cassette: &str,
+        workspace: &str,
+        exec: ExecOptions,
+        python: Option<&Path>,
+    ) -> anyhow::Result<Option<CassetteRun>> {
+        let dir = tempfile::tempdir()?;
+        let work = dir.path().join("workspace");
+        copy_dir(&fixtures().join("workspaces").join(workspace), &work)?;
+        let mut tools = ossa_wiring::SandboxTools::open(&work, Toolset::Native, &exec).await?;
+        if let Some(tmpdir) = python {
+            let Some(runtime) = python_runtime(tmpdir).await else {
+                return Ok(None);
+            };
+            tools = tools.with_python(Toolset::Native, runtime)?;
+        }
+        let transcript = Transcript::read(&cassette_path(cassette))?;
+        let backend = Arc::new(ReplayBackend::new(&transcript, harmony_tokenizer(), false)?);
+        let settings = AgentSettings::default();
+        CassetteRun::run(dir, work, &transcript, backend, Box::new(tools), settings)
+            .await
+            .map(Some)
     }
 
     /// [`CassetteRun::new`] with other settings.
@@ -201,5 +232,32 @@ impl CassetteRun {
     /// A workspace file's text after the run ("" if it does not exist).
     pub fn file(&self, path: &str) -> String {
         std::fs::read_to_string(self.workspace.join(path)).unwrap_or_default()
+    }
+}
+
+/// The sandboxed Python for tests: unpacked and compiled into
+/// `TMPDIR/ossa-sandbox-tests`, where `TMPDIR` is cargo's `CARGO_TARGET_TMPDIR` (the
+/// sandbox's tests use the same copy), so once per machine. `None`, after saying so on stderr, when it cannot be obtained and
+/// `OSSA_REQUIRE_PYTHON` is unset; with it set (CI), that is a panic instead.
+pub async fn python_runtime(tmpdir: &Path) -> Option<SharedPythonRuntime> {
+    let dir = tmpdir.join("ossa-sandbox-tests");
+    let runtime = SharedPythonRuntime::with_dirs(
+        &dir.join("python"),
+        &dir.join("artifacts"),
+        ossa_sandbox::python::WheelSource::from_env(),
+    );
+    match runtime.get().await {
+        Ok(_) => Some(runtime),
+        Err(err) if std::env::var_os("OSSA_REQUIRE_PYTHON").is_none() => {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n*** SKIPPED: the sandboxed Python is unavailable (OSSA_REQUIRE_PYTHON=1 makes this an error): {err} ***\n"
+            );
+            None
+        }
+        Err(err) => {
+            panic!("OSSA_REQUIRE_PYTHON is set but the sandboxed Python is unavailable: {err}")
+        }
     }
 }

@@ -320,3 +320,68 @@ async fn native_dialect_runs_the_tests_sees_them_fail_fixes_again_and_passes() {
         runs[2]
     );
 }
+
+fn tmpdir() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_keeps_its_state_between_calls_on_the_analysis_channel() {
+    let Some(run) = CassetteRun::native(
+        "python_compute",
+        "calc",
+        ossa_wiring::ExecOptions::default(),
+        Some(tmpdir()),
+    )
+    .await
+    .unwrap() else {
+        return;
+    };
+    assert_eq!(run.outcome(), Some(Outcome::Final));
+    assert_eq!(run.tool_calls(), ["python", "python"]);
+    let results = run.tool_results();
+    assert!(run.tool_errors().is_empty(), "{:?}", run.tool_errors());
+    // A final expression is echoed, as a notebook shows it; `primes` survives the call.
+    assert_eq!(results[0].output.trim(), "15", "{}", results[0].output);
+    assert_eq!(results[1].output.trim(), "328", "{}", results[1].output);
+    let transcript = Transcript::read(&run.transcript).unwrap();
+    let header = transcript.header.as_ref().unwrap();
+    let python = header.tools.iter().find(|t| t.name == "python").unwrap();
+    assert_eq!(python.input, ossa_agent::event::ArgumentFormat::Text);
+    let system = serde_json::to_string(&header.system).unwrap();
+    assert!(system.contains("stateful Jupyter notebook"), "{system}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_project_is_fixed_and_tested_entirely_in_webassembly() {
+    // No native commands: container.exec runs `python3 -m unittest` in the sandboxed CPython.
+    let no_commands = ossa_wiring::ExecOptions {
+        allow: false,
+        ..Default::default()
+    };
+    let Some(run) = CassetteRun::native("python_project", "pyproj", no_commands, Some(tmpdir()))
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    assert_eq!(run.outcome(), Some(Outcome::Final));
+    assert_eq!(
+        run.tool_calls(),
+        ["exec", "open_file", "apply_patch", "exec"]
+    );
+    let results = run.tool_results();
+    assert!(
+        results[0].output.contains("FAILED") && results[0].output.contains("test_even_length"),
+        "{}",
+        results[0].output
+    );
+    assert!(results[3].output.contains("OK"), "{}", results[3].output);
+    assert!(
+        run.file("stats.py")
+            .contains("(ordered[middle - 1] + ordered[middle]) / 2")
+    );
+    let transcript = Transcript::read(&run.transcript).unwrap();
+    let developer = serde_json::to_string(&transcript.header.as_ref().unwrap().developer).unwrap();
+    assert!(developer.contains("runs only Python"), "{developer}");
+}

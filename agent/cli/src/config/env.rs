@@ -74,6 +74,7 @@ pub(crate) fn merge(into: &mut Layer, from: Layer) {
         exec_allow,
         exec_read,
         exec_net,
+        python_allow,
         net_allow,
         net_hosts
     );

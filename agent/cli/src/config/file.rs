@@ -51,9 +51,16 @@ struct AgentTable {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct PythonTable {
+    allow: Option<Spanned<bool>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ToolsTable {
     toolset: Option<Spanned<String>>,
     exec: Option<ExecTable>,
+    python: Option<PythonTable>,
     net: Option<NetTable>,
 }
 
@@ -259,6 +266,12 @@ pub fn parse(path: &Path, text: &str, base: &Path) -> Result<Layer, ConfigError>
                 set(&mut layer, Key::ExecNet, &v.span());
                 layer.exec_net = Some(v.into_inner());
             }
+        }
+        if let Some(python) = tools.python
+            && let Some(v) = python.allow
+        {
+            set(&mut layer, Key::PythonAllow, &v.span());
+            layer.python_allow = Some(v.into_inner());
         }
         if let Some(net) = tools.net {
             if let Some(v) = net.allow {

@@ -81,6 +81,8 @@ pub enum Key {
     ExecRead,
     /// `[tools.exec] net`.
     ExecNet,
+    /// `[tools.python] allow`.
+    PythonAllow,
     /// `[tools.net] allow`.
     NetAllow,
     /// `[tools.net] hosts`.
@@ -89,7 +91,7 @@ pub enum Key {
 
 impl Key {
     /// Every key, in the order `ossa config show` prints them.
-    pub const ALL: [Key; 18] = [
+    pub const ALL: [Key; 19] = [
         Key::Model,
         Key::CtxSize,
         Key::Threads,
@@ -106,6 +108,7 @@ impl Key {
         Key::ExecAllow,
         Key::ExecRead,
         Key::ExecNet,
+        Key::PythonAllow,
         Key::NetAllow,
         Key::NetHosts,
     ];
@@ -129,6 +132,7 @@ impl Key {
             Key::ExecAllow => ("tools.exec", "allow"),
             Key::ExecRead => ("tools.exec", "read"),
             Key::ExecNet => ("tools.exec", "net"),
+            Key::PythonAllow => ("tools.python", "allow"),
             Key::NetAllow => ("tools.net", "allow"),
             Key::NetHosts => ("tools.net", "hosts"),
         }
@@ -160,6 +164,7 @@ impl Key {
             Key::ExecAllow => "OSSA_ALLOW_EXEC",
             Key::ExecRead => "OSSA_EXEC_READ",
             Key::ExecNet => "OSSA_EXEC_NET",
+            Key::PythonAllow => "OSSA_PYTHON",
             Key::NetAllow => "OSSA_NET",
             Key::NetHosts => "OSSA_NET_HOSTS",
         }
@@ -182,6 +187,7 @@ impl Key {
             Key::ToolOutputLimit => "--tool-output-limit",
             Key::Toolset => "--toolset",
             Key::ExecAllow => "--allow-exec",
+            Key::PythonAllow => "--python",
             Key::ExecRead | Key::ExecNet | Key::NetAllow | Key::NetHosts => return None,
         })
     }
@@ -200,7 +206,7 @@ impl Key {
             Key::Seed => "a whole number from 0 to 4294967295",
             Key::Reasoning => "low, medium or high",
             Key::Toolset => "native or functions",
-            Key::ExecAllow | Key::ExecNet | Key::NetAllow => "true or false",
+            Key::ExecAllow | Key::ExecNet | Key::PythonAllow | Key::NetAllow => "true or false",
             Key::ExecRead => "a list of directories",
             Key::NetHosts => "a list of hosts (host or host:port)",
         }
@@ -249,6 +255,8 @@ pub struct Layer {
     pub exec_read: Option<Vec<PathBuf>>,
     /// `[tools.exec] net`.
     pub exec_net: Option<bool>,
+    /// `[tools.python] allow`.
+    pub python_allow: Option<bool>,
     /// `[tools.net] allow`.
     pub net_allow: Option<bool>,
     /// `[tools.net] hosts`.
@@ -287,6 +295,7 @@ impl Layer {
             Key::ExecAllow => self.exec_allow.is_some(),
             Key::ExecRead => self.exec_read.is_some(),
             Key::ExecNet => self.exec_net.is_some(),
+            Key::PythonAllow => self.python_allow.is_some(),
             Key::NetAllow => self.net_allow.is_some(),
             Key::NetHosts => self.net_hosts.is_some(),
         }
@@ -398,6 +407,7 @@ pub fn parse_text(key: Key, text: &str) -> Result<Layer, String> {
         Key::Toolset => layer.toolset = Some(Toolset::from_str(text).map_err(|_| allowed())?),
         Key::ExecAllow => layer.exec_allow = Some(parse_bool(text).ok_or_else(allowed)?),
         Key::ExecNet => layer.exec_net = Some(parse_bool(text).ok_or_else(allowed)?),
+        Key::PythonAllow => layer.python_allow = Some(parse_bool(text).ok_or_else(allowed)?),
         Key::NetAllow => layer.net_allow = Some(parse_bool(text).ok_or_else(allowed)?),
         Key::ExecRead => {
             layer.exec_read = Some(

@@ -39,6 +39,10 @@
 //! read = ["~/.cargo", "~/.rustup"]   # directories commands may read besides the workspace
 //! net = false                        # may commands use the network
 //!
+//! [tools.python]                    # gpt-oss's python tool: CPython in WebAssembly
+//! allow = false                      # offer it (the first use downloads 94 MiB from PyPI
+//!                                    # and compiles it once, about two minutes)
+//!
 //! [tools.net]
 //! allow = true                       # may tools use the network (each within its own grants)
 //! hosts = ["crates.io"]              # when set: the only hosts any tool may reach
@@ -159,6 +163,7 @@ pub struct Config {
     exec_allow: Setting<bool>,
     exec_read: Setting<Vec<PathBuf>>,
     exec_net: Setting<bool>,
+    python_allow: Setting<bool>,
     net_allow: Setting<bool>,
     net_hosts: Setting<Option<Vec<String>>>,
     notes: Vec<String>,
@@ -394,6 +399,13 @@ impl Config {
                 bool_narrowing,
                 &mut notes,
             ),
+            python_allow: sources.grant(
+                Key::PythonAllow,
+                |l| l.python_allow,
+                false,
+                bool_narrowing,
+                &mut notes,
+            ),
             net_allow: sources.grant(
                 Key::NetAllow,
                 |l| l.net_allow,
@@ -500,6 +512,11 @@ impl Config {
         }
     }
 
+    /// Whether the sandboxed `python` tool is offered, after the workspace narrowing.
+    pub fn python(&self) -> bool {
+        self.python_allow.value
+    }
+
     /// What network access tools get, after the workspace narrowing.
     #[allow(
         dead_code,
@@ -544,6 +561,7 @@ impl Config {
             Key::ExecAllow => &self.exec_allow.origin,
             Key::ExecRead => &self.exec_read.origin,
             Key::ExecNet => &self.exec_net.origin,
+            Key::PythonAllow => &self.python_allow.origin,
             Key::NetAllow => &self.net_allow.origin,
             Key::NetHosts => &self.net_hosts.origin,
         }
@@ -597,6 +615,7 @@ impl Config {
                 )
             ),
             Key::ExecNet => format!("{name} = {}", self.exec_net.value),
+            Key::PythonAllow => format!("{name} = {}", self.python_allow.value),
             Key::NetAllow => format!("{name} = {}", self.net_allow.value),
             Key::NetHosts => match &self.net_hosts.value {
                 Some(hosts) => format!(

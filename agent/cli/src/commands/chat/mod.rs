@@ -80,7 +80,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .as_ref()
         .and_then(|transcript| transcript.header.as_ref())
         .map_or(config.toolset(), |header| header.toolset);
-    let tools = session::open_tools(&workspace, toolset, &config.exec_grant()).await?;
+    let tools =
+        session::open_tools(&workspace, toolset, &config.exec_grant(), config.python()).await?;
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let printer = ChatPrinter::new(std::io::stdout(), color, args.show_reasoning);
     let cancel = Cancel::new();
