@@ -162,7 +162,7 @@ enum Generated {
     /// A completion (possibly cancelled), its tokens fed to the parser.
     Completion {
         stop: StopReason,
-        parser: CompletionParser,
+        parser: Box<CompletionParser>,
     },
     /// The turn cannot go on; the error event was emitted.
     Ended(Outcome),
@@ -613,7 +613,7 @@ impl Agent {
         }))?;
         Ok(Generated::Completion {
             stop: generation.stop,
-            parser,
+            parser: Box::new(parser),
         })
     }
 
@@ -815,7 +815,7 @@ impl Agent {
         let call_id = format!("t{turn}s{step}");
         let target = dispatch::resolve(&recipient, self.tools.tools());
         let tool = match &target {
-            Target::Tool { tool, .. } => Some(tool.clone()),
+            Target::Tool { tool, .. } => Some(tool.as_ref().clone()),
             _ => None,
         };
         let record = ToolCall {
@@ -943,7 +943,7 @@ impl Agent {
                 ),
                 notice: None,
             })?;
-        let tool = tool.clone();
+        let tool = ToolRecord::clone(tool);
         if let Some(approver) = self.approver.as_mut()
             && tool.needs_approval()
             && approver.approve(&tool, &args) == Approval::Deny

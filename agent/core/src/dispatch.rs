@@ -20,7 +20,7 @@ use crate::event::{FUNCTIONS_NAMESPACE, ToolRecord};
 #[derive(Debug, PartialEq)]
 pub(crate) enum Target {
     /// A tool on offer (`exact` is false when the model wrote it another way).
-    Tool { tool: ToolRecord, exact: bool },
+    Tool { tool: Box<ToolRecord>, exact: bool },
     /// The native command tool, which this session does not offer.
     ExecNotGranted,
     /// Nothing on offer.
@@ -41,7 +41,7 @@ pub(crate) fn resolve(recipient: &str, tools: &[ToolRecord]) -> Target {
     let cleaned = clean_recipient(recipient);
     if let Some(tool) = tools.iter().find(|tool| tool.recipient() == cleaned) {
         return Target::Tool {
-            tool: tool.clone(),
+            tool: Box::new(tool.clone()),
             exact: cleaned == recipient,
         };
     }
@@ -54,7 +54,7 @@ pub(crate) fn resolve(recipient: &str, tools: &[ToolRecord]) -> Target {
         .find(|tool| tool.namespace == FUNCTIONS_NAMESPACE && tool.name == bare);
     if let Some(tool) = function {
         return Target::Tool {
-            tool: tool.clone(),
+            tool: Box::new(tool.clone()),
             exact: false,
         };
     }
@@ -63,7 +63,7 @@ pub(crate) fn resolve(recipient: &str, tools: &[ToolRecord]) -> Target {
         .filter(|tool| tool.namespace != FUNCTIONS_NAMESPACE && tool.name == bare);
     if let (Some(tool), None) = (native.next(), native.next()) {
         return Target::Tool {
-            tool: tool.clone(),
+            tool: Box::new(tool.clone()),
             exact: false,
         };
     }

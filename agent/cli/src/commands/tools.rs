@@ -103,8 +103,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// Every tool of the toolset as the model is offered it, then the exact declarations.
 async fn list(toolbox: &Toolbox, list: ListArgs) -> anyhow::Result<ExitCode> {
     let workspace = super::session::workspace_dir(list.workspace.as_deref())?;
-    let mut flags = crate::config::Layer::default();
-    flags.toolset = list.toolset;
+    let flags = crate::config::Layer {
+        toolset: list.toolset,
+        ..Default::default()
+    };
     let config = super::session::load_config(Some(&workspace), flags)?;
     let toolset = config.toolset();
     let tools = SandboxTools::open(&workspace, toolset, &config.exec_grant()).await?;
