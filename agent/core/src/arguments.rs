@@ -38,6 +38,12 @@ pub enum ArgumentError {
     Schema(Vec<String>),
 }
 
+/// The arguments `raw` (as the model wrote them) for `tool`, cleaned up and checked, as
+/// the loop would give them to the tool (`ossa tools call` uses this).
+pub fn prepare_arguments(raw: &str, tool: &ToolRecord) -> Result<Value, ArgumentError> {
+    ArgumentChecker::new(std::slice::from_ref(tool)).prepare(raw, tool)
+}
+
 /// Compiled schemas of a session's tools, keyed by recipient.
 pub(crate) struct ArgumentChecker {
     validators: HashMap<String, jsonschema::Validator>,

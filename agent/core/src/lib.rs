@@ -28,7 +28,7 @@ mod tools;
 mod transcript;
 
 pub use agent::{Agent, AgentParts, AgentSettings, Approval, Approver, TurnReport};
-pub use arguments::ArgumentError;
+pub use arguments::{ArgumentError, prepare_arguments};
 pub use completion::literal_pieces;
 pub use declare::{
     AGENTS_MD_LIMIT, CONTAINER, CONTAINER_EXEC, KNOWLEDGE_CUTOFF, REPO_BROWSER, developer_message,

@@ -12,4 +12,4 @@ mod model;
 mod tools;
 
 pub use model::{ModelSource, RuntimeOptions, ServerSpec, open_backend};
-pub use tools::{ExecOptions, ExecStatus, SandboxTools, failure_kind};
+pub use tools::{ExecOptions, ExecStatus, SandboxTools, failure_kind, record};

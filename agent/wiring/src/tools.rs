@@ -252,8 +252,8 @@ fn exec_grant(exec: &ExecOptions) -> ExecStatus {
     }
 }
 
-/// How a sandboxed tool is offered to the model.
-fn record(tool: &Tool, namespace: &str) -> ToolRecord {
+/// How a sandboxed tool is offered to the model in `namespace`.
+pub fn record(tool: &Tool, namespace: &str) -> ToolRecord {
     let info = tool.info();
     ToolRecord {
         name: info.name.clone(),

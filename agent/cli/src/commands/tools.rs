@@ -248,7 +248,17 @@ async fn call_tool(toolbox: &Toolbox, call: CallArgs) -> anyhow::Result<ExitCode
         );
     };
     let workspace: &Path = &call.workspace;
-    match tool.call(&call.args, workspace).await {
+    // The arguments as the agent loop would pass them: aliases renamed, values coerced,
+    // checked against the schema.
+    let record = ossa_wiring::record(tool, ossa_agent::event::FUNCTIONS_NAMESPACE);
+    let arguments = match ossa_agent::prepare_arguments(&call.args, &record) {
+        Ok(arguments) => arguments.to_string(),
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Ok(super::EXIT_FAILURE.into());
+        }
+    };
+    match tool.call(&arguments, workspace).await {
         Ok(output) => {
             if !output.log.is_empty() {
                 eprint!("{}", output.log);
