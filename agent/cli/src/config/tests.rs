@@ -143,7 +143,12 @@ fn a_workspace_config_cannot_grant_itself_exec_or_network() {
         }
     );
     assert_eq!(config.model(), None, "a workspace cannot choose the server");
-    assert_eq!(config.origin(Key::ExecAllow), &Origin::Default);
+    // The user's `allow = false` stands, and `config show` names the user file as its origin.
+    assert!(
+        matches!(config.origin(Key::ExecAllow), Origin::User(_, 2)),
+        "{:?}",
+        config.origin(Key::ExecAllow)
+    );
     let notes = config.notes().join("\n");
     for expected in [
         "tools.exec.allow",
@@ -293,7 +298,8 @@ fn errors_name_the_file_and_line() {
 fn show_prints_every_setting_with_its_origin_as_toml() {
     let files = Files::new(
         Some("[model]\nhf = \"ggml-org/gpt-oss-20b-GGUF\"\n"),
-        Some("[tools.exec]\nallow = true\n"),
+        // Python is off by default: a workspace asking for it is refused with a warning.
+        Some("[tools.python]\nallow = true\n"),
     );
     let config = files
         .load(Layer::default(), &[("OSSA_REASONING", "high")])
@@ -321,5 +327,5 @@ fn show_prints_every_setting_with_its_origin_as_toml() {
     // What is shown is itself a valid config (comments aside).
     let reparsed = file::parse(Path::new("shown.toml"), &shown, Path::new("/")).unwrap();
     assert_eq!(reparsed.temperature, Some(1.0));
-    assert_eq!(reparsed.exec_allow, Some(false));
+    assert_eq!(reparsed.python_allow, Some(false));
 }
