@@ -350,3 +350,35 @@ pub fn which(program: &str) -> Option<std::path::PathBuf> {
         .map(|dir| std::path::Path::new(dir).join(program))
         .find(|path| path.is_file())
 }
+
+/// Models write `bash -lc …`: a login shell, whose system profile resets PATH. The
+/// directories the grant adds (a toolchain's `bin`) must still be found.
+#[tokio::test]
+async fn a_login_shell_keeps_the_granted_path() {
+    if !exec_supported("a_login_shell_keeps_the_granted_path") {
+        return;
+    }
+    let scene = Scene::new();
+    let tools = tempfile::tempdir().unwrap();
+    let bin = tools.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let program = bin.join("ossa-granted-tool");
+    fs::write(&program, "#!/bin/sh\necho granted tool ran\n").unwrap();
+    fs::set_permissions(
+        &program,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut grant = confined(30.0);
+    grant.read.push(tools.path().to_path_buf());
+    grant.path.push(bin.clone());
+    let tool = exec_tool(grant).await;
+    let args = json!({"command": ["bash", "-lc", "ossa-granted-tool"]});
+    let text = tool
+        .call(&args.to_string(), &scene.workspace())
+        .await
+        .unwrap()
+        .text;
+    assert_eq!(exit_code(&text), Some(0), "{text}");
+    assert!(text.contains("granted tool ran"), "{text}");
+}

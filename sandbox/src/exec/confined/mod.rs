@@ -76,6 +76,14 @@ pub(crate) fn run_blocking(
         .prefix("ossa-exec-")
         .tempdir()
         .map_err(|err| sandbox_error("creating the private temporary directory", &err))?;
+    let environment = rules::environment(&request.grant, private_tmp.path());
+    // Models run their commands as `bash -lc …`: a login shell, whose /etc/profile resets
+    // PATH. The private HOME's own profile, read next, sets the granted PATH again.
+    std::fs::write(
+        private_tmp.path().join(".profile"),
+        rules::login_profile(&environment),
+    )
+    .map_err(|err| sandbox_error("writing the login profile", &err))?;
     let ruleset = rules::landlock_ruleset(&request.workspace, private_tmp.path(), &request.grant)
         .map_err(RunError::Sandbox)?;
     let seccomp = rules::seccomp_filters().map_err(RunError::Sandbox)?;
@@ -121,7 +129,7 @@ pub(crate) fn run_blocking(
         .args(&request.argv[1..])
         .current_dir(&request.workdir)
         .env_clear()
-        .envs(rules::environment(grant, private_tmp.path()))
+        .envs(environment)
         .stdin(Stdio::null())
         .stdout(output_write_copy)
         .stderr(output_write);

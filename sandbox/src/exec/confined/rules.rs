@@ -297,3 +297,14 @@ pub(crate) fn environment(grant: &ExecGrant, private_tmp: &Path) -> Vec<(String,
     env.extend(grant.vars.clone());
     env.into_iter().collect()
 }
+
+/// `~/.profile` for login shells: exports the command's PATH again (the system profile
+/// replaced it with its own).
+pub(crate) fn login_profile(environment: &[(String, String)]) -> String {
+    let path = environment
+        .iter()
+        .find(|(name, _)| name == "PATH")
+        .map_or("", |(_, value)| value.as_str());
+    let quoted = shlex::try_quote(path).map_or_else(|_| "''".into(), |q| q.into_owned());
+    format!("# Written by ossa: the PATH this command was granted.\nexport PATH={quoted}\n")
+}
