@@ -90,3 +90,51 @@ async fn golden_scenarios() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// openai/codex's own apply_patch scenarios (`../shared/peers/codex-apply-patch`, when
+/// present): gpt-oss was trained with codex's tool, so ossa's must leave the same files.
+/// One deliberate difference: codex keeps the files a failing patch already changed,
+/// ossa changes nothing (all or nothing).
+#[tokio::test]
+async fn codex_scenarios_leave_the_same_files() {
+    let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/peers/codex-apply-patch");
+    let Ok(entries) = fs::read_dir(&peers) else {
+        eprintln!(
+            "\n*** SKIPPED codex_scenarios_leave_the_same_files: {} is absent ***\n",
+            peers.display()
+        );
+        return;
+    };
+    let atomic_instead = ["015_failure_after_partial_success_leaves_changes"];
+    let tool = builtin("apply_patch").await;
+    let mut scenarios: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|path| path.is_dir())
+        .collect();
+    scenarios.sort();
+    assert!(scenarios.len() >= 20, "{scenarios:?}");
+    let mut failures = Vec::new();
+    for scenario in scenarios {
+        let name = scenario.file_name().unwrap().to_string_lossy().into_owned();
+        let workspace = tempfile::tempdir().unwrap();
+        copy_tree(&scenario.join("input"), workspace.path());
+        let patch = fs::read_to_string(scenario.join("patch.txt")).unwrap();
+        let result = tool
+            .call(&json!({ "patch": patch }).to_string(), workspace.path())
+            .await;
+        let expected = match atomic_instead.contains(&name.as_str()) {
+            true => files_of(&scenario.join("input")),
+            false => files_of(&scenario.join("expected")),
+        };
+        let actual: Vec<(PathBuf, String)> = snapshot(workspace.path())
+            .into_iter()
+            .filter(|(_, value)| value != "dir")
+            .collect();
+        if actual != expected {
+            failures.push(format!(
+                "{name}: workspace differs ({result:?})\n  expected {expected:?}\n  actual   {actual:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

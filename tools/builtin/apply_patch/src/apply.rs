@@ -329,15 +329,18 @@ pub fn plan(
     let mut summary = Vec::new();
     for op in ops {
         match op {
+            // As in codex's apply_patch, which gpt-oss was trained with, Add File over an
+            // existing file replaces it; the summary says so.
             FileOp::Add { path, content } => {
-                if read(path)?.is_some() {
-                    return Err(exists_error(path, "*** Add File"));
-                }
+                let replaced = read(path)?.is_some();
                 changes.push(Change::Write {
                     path: path.clone(),
                     content: content.clone(),
                 });
-                summary.push(format!("A {path}"));
+                summary.push(match replaced {
+                    true => format!("A {path} (replaced the existing file)"),
+                    false => format!("A {path}"),
+                });
             }
             FileOp::Delete { path } => {
                 if read(path)?.is_none() {
@@ -356,16 +359,20 @@ pub fn plan(
                 };
                 let content = apply_hunks(path, &text, hunks)?;
                 match move_to.as_deref().filter(|target| *target != path) {
+                    // Codex's semantics again: a move onto an existing file replaces it.
                     Some(target) => {
-                        if read(target)?.is_some() {
-                            return Err(exists_error(target, "*** Move to"));
-                        }
+                        let replaced = read(target)?.is_some();
                         changes.push(Change::Write {
                             path: target.to_owned(),
                             content,
                         });
                         changes.push(Change::Remove { path: path.clone() });
-                        summary.push(format!("M {target} (moved from {path})"));
+                        summary.push(match replaced {
+                            true => format!(
+                                "M {target} (moved from {path}, replacing the existing file)"
+                            ),
+                            false => format!("M {target} (moved from {path})"),
+                        });
                     }
                     None => {
                         changes.push(Change::Write {
@@ -379,14 +386,6 @@ pub fn plan(
         }
     }
     Ok((changes, summary))
-}
-
-fn exists_error(path: &str, header: &str) -> ToolError {
-    ToolError::Failed(format!(
-        "apply_patch: `{header}: {path}` names a file that already exists.\nRule: Add File \
-         and Move to create new files; to change an existing file use `*** Update File: \
-         {path}` with hunks.\nNothing was changed."
-    ))
 }
 
 fn missing_error(path: &str, header: &str) -> ToolError {
@@ -492,11 +491,22 @@ mod tests {
     fn plan_checks_existence() {
         let ops = parse("*** Begin Patch\n*** Add File: a\n+x\n*** End Patch").unwrap();
         let exists = |_: &str| Ok(Some(String::from("old")));
+        let (changes, summary) = plan(&ops, exists).unwrap();
+        assert_eq!(
+            changes,
+            vec![Change::Write {
+                path: "a".into(),
+                content: "x\n".into()
+            }]
+        );
+        assert_eq!(summary, vec!["A a (replaced the existing file)".to_owned()]);
+        let missing = |_: &str| Ok(None);
+        let ops = parse("*** Begin Patch\n*** Delete File: a\n*** End Patch").unwrap();
         assert!(
-            plan(&ops, exists)
+            plan(&ops, missing)
                 .unwrap_err()
                 .to_string()
-                .contains("already exists")
+                .contains("does not exist")
         );
         let ops =
             parse("*** Begin Patch\n*** Update File: a\n*** Move to: b\n@@\n-x\n+y\n*** End Patch")
@@ -514,5 +524,11 @@ mod tests {
             ]
         );
         assert_eq!(summary, vec!["M b (moved from a)".to_owned()]);
+        let both = |_: &str| Ok(Some("x\n".to_owned()));
+        let (_, summary) = plan(&ops, both).unwrap();
+        assert_eq!(
+            summary,
+            vec!["M b (moved from a, replacing the existing file)".to_owned()]
+        );
     }
 }

@@ -61,7 +61,7 @@ Put the entire patch in `patch`. The format is a stripped-down, file-oriented di
 *** End Patch
 
 Each file section starts with one of three headers:
-*** Add File: <path> - create a new file. Every following line is a line of the new file, prefixed with `+`.
+*** Add File: <path> - create a file (an existing file of that name is replaced). Every following line is a line of the new file, prefixed with `+`.
 *** Delete File: <path> - remove an existing file. Nothing follows.
 *** Update File: <path> - change an existing file. Optionally followed directly by `*** Move to: <new path>` to rename it. Then one or more hunks.
 
@@ -96,7 +96,7 @@ Remember:
 - Always start a file section with its header: Add File, Delete File or Update File.
 - Prefix every line of a new file with `+`, including empty lines.
 - Paths are relative to the workspace root; never use absolute paths.
-- Add File and Move to must not name an existing file; Update File and Delete File must name one.
+- Update File and Delete File must name an existing file; Add File and Move to replace a file that exists.
 "#;
 
 /// Reads a file for planning; `None` when it does not exist. A directory counts as
