@@ -4,7 +4,7 @@
 //! environment variables, no network. Limits always apply.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -332,7 +332,12 @@ impl ToolPolicy {
                     mount.host.display()
                 ));
             }
-            if !mount.guest.starts_with('/') || mount.guest == "/" || mount.guest.contains("..") {
+            if !mount.guest.starts_with('/')
+                || mount.guest == "/"
+                || Path::new(&mount.guest)
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir)
+            {
                 return invalid(format!(
                     "mount guest path {:?} must be an absolute path below / without `..`",
                     mount.guest
@@ -496,6 +501,13 @@ mod tests {
     }
 
     #[test]
+    fn dots_inside_a_mount_name_are_not_a_parent_directory() {
+        let text = "[[mount]]\nhost = \"/srv/data..v2\"\nguest = \"/data..v2\"\naccess = \"read\"";
+        let policy = ToolPolicy::from_toml(text).unwrap();
+        assert_eq!(policy.mounts[0].guest, "/data..v2");
+    }
+
+    #[test]
     fn missing_keys_take_defaults_and_unknown_keys_fail() {
         assert_eq!(ToolPolicy::from_toml("").unwrap(), ToolPolicy::default());
         let err = ToolPolicy::from_toml("memory = 3").unwrap_err().to_string();
@@ -518,6 +530,10 @@ mod tests {
             (
                 "[[mount]]\nhost = \"/x\"\nguest = \"/workspace/sub\"\naccess = \"read\"",
                 "overlaps",
+            ),
+            (
+                "[[mount]]\nhost = \"/x\"\nguest = \"/data/../etc\"\naccess = \"read\"",
+                "without `..`",
             ),
             ("[exec]\nmode = \"yes\"", "unknown variant"),
             ("[exec]\nread = [\"rel/dir\"]", "absolute"),
