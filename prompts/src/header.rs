@@ -514,7 +514,7 @@ mod tests {
     const N: RoleHint = RoleHint::None;
 
     #[test]
-    fn header_table_from_the_research_notes() {
+    fn header_shapes_models_write() {
         let cases: [(&str, RoleHint, Fields<'_>); 9] = [
             (
                 "<|channel|>commentary to=functions.f <|constrain|>json",

@@ -2,7 +2,7 @@
 //!
 //! It is vocabulary-agnostic: a backend maps each sampled id to a [`SpecialToken`]
 //! (`push_special`) or to its bytes (`push_bytes`). It follows openai-harmony's
-//! `StreamableParser` (research/harmony.md §5), so every well-formed completion gives
+//! `StreamableParser`, so every well-formed completion gives
 //! the reference's messages, with these fixes:
 //!
 //! - each message records what ended it ([`Terminator`]);

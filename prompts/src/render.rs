@@ -1,5 +1,5 @@
 //! The renderer: conversations and messages to harmony pieces, byte-identical to
-//! openai-harmony 0.0.8 (research/harmony.md §2 and §4).
+//! openai-harmony 0.0.8 (tests/conformance.rs checks it on the reference's outputs).
 //!
 //! Text from users, tools and the model is copied into text pieces as is and never
 //! scanned for special-token strings, so it cannot inject structure.

@@ -1,6 +1,6 @@
 //! Conversation types that read and write the same JSON as openai-harmony 0.0.8.
 //!
-//! The serde attributes mirror the reference shape exactly (research/harmony.md §6):
+//! The serde attributes mirror the reference shape exactly:
 //! the author is flattened into the message (`"role"`, `"name"`), `"content"` is a
 //! string or a list of `"type"`-tagged items, missing optional fields are `None` (not
 //! the [`SystemContent::new`] defaults), and reasoning effort is `"Low"`, `"Medium"` or

@@ -1,11 +1,11 @@
 //! JSON Schema → the TypeScript-like tool declarations gpt-oss was trained on.
 //!
 //! This follows openai-harmony 0.0.8's converter rule for rule, quirks included
-//! (research/harmony.md §3): an object's description is written twice when it is a
-//! property, `"x" | "y"[]` loses its parentheses, a multi-line description continues
-//! without `//`, `anyOf`/`$ref`/`allOf`/`const` and type-less schemas become `any`, and
-//! property order is the JSON input order. Do not "fix" any of it: the model expects
-//! exactly this text.
+//! (tests/conformance.rs checks it on the reference's outputs): an object's description
+//! is written twice when it is a property, `"x" | "y"[]` loses its parentheses, a
+//! multi-line description continues without `//`, `anyOf`/`$ref`/`allOf`/`const` and
+//! type-less schemas become `any`, and property order is the JSON input order. Do not
+//! "fix" any of it: the model expects exactly this text.
 
 use std::fmt::Write as _;
 
