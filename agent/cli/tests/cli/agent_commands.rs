@@ -274,7 +274,9 @@ fn exit_codes_tell_limits_from_model_failures() {
 #[test]
 fn run_against_a_tiny_random_model_ends_cleanly() {
     // The tiny gpt-oss GGUF has random weights: it writes random tokens, so the run must
-    // end on its own with a clear non-success status, a complete transcript and no panic.
+    // end on its own, with a complete transcript and no panic: at a limit (3), on a model
+    // failure (4), or with random text outside any harmony message taken as the answer
+    // (0, with the recovery noted), as the parser keeps every word the model wrote.
     let scene = Scene::new();
     let model = ossa_tiny_gguf::ensure(&ossa_tiny_gguf::Spec::tiny(), scene.dir.path()).unwrap();
     let transcript = scene.path("tiny.jsonl");
@@ -300,13 +302,7 @@ fn run_against_a_tiny_random_model_ends_cleanly() {
         TASK,
     ]);
     let stderr = text(&out.stderr);
-    assert!(
-        matches!(out.status.code(), Some(3 | 4)),
-        "expected a limit (3) or model failure (4), got {:?}:\n{stderr}",
-        out.status.code()
-    );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(out.stdout.is_empty(), "no final answer, nothing on stdout");
     let recorded = ossa_agent::Transcript::read(&transcript).unwrap();
     assert!(!recorded.truncated_tail);
     let header = recorded.header.as_ref().unwrap();
@@ -318,10 +314,24 @@ fn run_against_a_tiny_random_model_ends_cleanly() {
             .all(|c| !c.tokens.is_empty() && c.prompt.is_some())
     );
     let last = recorded.events.last().unwrap();
-    assert!(
-        matches!(last, ossa_agent::Event::TurnCompleted(done) if !done.outcome.is_success()),
-        "{last:?}"
-    );
+    let Some(ossa_agent::Event::TurnCompleted(done)) = recorded.events.last() else {
+        panic!("the transcript ends with {last:?}");
+    };
+    match out.status.code() {
+        Some(0) => {
+            assert!(done.outcome.is_success(), "{last:?}");
+            assert!(!out.stdout.is_empty(), "the answer is printed");
+            assert!(
+                stderr.contains("recovered from malformed output"),
+                "random text is an answer only through the noted recovery:\n{stderr}"
+            );
+        }
+        Some(3 | 4) => {
+            assert!(!done.outcome.is_success(), "{last:?}");
+            assert!(out.stdout.is_empty(), "no final answer, nothing on stdout");
+        }
+        other => panic!("expected 0, 3 or 4, got {other:?}:\n{stderr}"),
+    }
 }
 
 #[test]

@@ -125,17 +125,19 @@ fn chat_in_a_terminal() {
 
     // Ctrl-C at the prompt clears the line and keeps the session.
     tmux.keys(&["half typed", "C-c"]);
+    // The line editor drops what is typed before its next prompt is up.
+    tmux.wait_screen("ossa> half typed\nossa>");
     tmux.keys(&["/reasoning high", "Enter"]);
     // Each wait also waits for the next prompt, so no keys are typed between prompts.
     tmux.wait_screen("reasoning: high (from the next message)\nossa>");
 
     tmux.keys(&[TASK, "Enter"]);
-    let screen = tmux.wait_screen("[a]lways for apply_patch");
+    let screen = tmux.wait_screen("[a]lways for functions.apply_patch");
     assert!(
         screen.contains("thinking: I should find the add function first."),
         "{screen}"
     );
-    assert!(screen.contains("→ grep"), "{screen}");
+    assert!(screen.contains("→ functions.grep"), "{screen}");
     assert!(screen.contains("✓ read_file"), "{screen}");
     assert!(
         std::fs::read_to_string(work.join("src/lib.rs"))
