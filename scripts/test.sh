@@ -46,6 +46,9 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check openai-harmony==0.0.8
+# The reference's vocabulary file ships in the tiktoken-rs crate (an optional dependency,
+# so the build does not download it): fetch every locked crate.
+cargo fetch --locked --quiet
 .venv/bin/python tests/scripts/harmony/differential.py --ossa "$root/target/debug/ossa" --count 300
 
 step "fuzzing the harmony parser"
