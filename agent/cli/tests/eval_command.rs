@@ -1,0 +1,674 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `ossa eval` as a user runs it: the real binary on the bundled suite
+//! (`examples/eval`), against a fake OpenAI-compatible engine on 127.0.0.1 that answers
+//! each task with fixed harmony completions: fix-typo and count-lines are solved with
+//! `repo_browser.apply_patch`, fix-sum is given up on (its check fails).
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ossa_model::{O200kHarmony, decode_to_text};
+use serde_json::{Value, json};
+
+const OSSA: &str = env!("CARGO_BIN_EXE_ossa");
+
+fn suite() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/eval")
+}
+
+/// A fake engine: `/v1/models` and streamed `/v1/completions` whose text depends on the
+/// task in the prompt. Completions for the task matching `stall` are never answered
+/// while it is set.
+struct FakeEngine {
+    url: String,
+    /// The task of each completion request, in order.
+    log: Arc<Mutex<Vec<String>>>,
+    stall: Arc<Mutex<Option<&'static str>>>,
+    stalled: Arc<AtomicBool>,
+}
+
+impl FakeEngine {
+    fn start() -> FakeEngine {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let engine = FakeEngine {
+            url,
+            log: Arc::default(),
+            stall: Arc::default(),
+            stalled: Arc::default(),
+        };
+        let (log, stall, stalled) = (
+            Arc::clone(&engine.log),
+            Arc::clone(&engine.stall),
+            Arc::clone(&engine.stalled),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let (log, stall, stalled) =
+                    (Arc::clone(&log), Arc::clone(&stall), Arc::clone(&stalled));
+                std::thread::spawn(move || serve(stream, &log, &stall, &stalled));
+            }
+        });
+        engine
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+fn serve(
+    mut stream: TcpStream,
+    log: &Mutex<Vec<String>>,
+    stall: &Mutex<Option<&'static str>>,
+    stalled: &AtomicBool,
+) {
+    let Some((head, body)) = read_request(&mut stream) else {
+        return;
+    };
+    let response = if head.starts_with("GET /v1/models") {
+        http(
+            "application/json",
+            &json!({"data": [{"id": "fake-gpt-oss", "max_model_len": 32768}]}).to_string(),
+        )
+    } else if head.starts_with("POST /v1/completions") {
+        let request: Value = serde_json::from_slice(&body).unwrap();
+        let ids: Vec<u32> = request["prompt"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|id| id.as_u64().unwrap() as u32)
+            .collect();
+        let prompt = decode_to_text(&O200kHarmony::new(), &ids).unwrap();
+        let (task, completion) = reply(&prompt);
+        if stall
+            .lock()
+            .unwrap()
+            .is_some_and(|marker| prompt.contains(marker))
+        {
+            stalled.store(true, Ordering::SeqCst);
+            // Hold the connection until the client goes away.
+            let mut buf = [0u8; 1024];
+            while stream.read(&mut buf).is_ok_and(|n| n > 0) {}
+            return;
+        }
+        log.lock().unwrap().push(task.to_string());
+        let chunk = json!({"choices": [{"index": 0, "text": completion, "finish_reason": null}]});
+        let last = json!({
+            "choices": [{"index": 0, "text": "", "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": ids.len(), "completion_tokens": 20,
+                      "prompt_tokens_details": {"cached_tokens": 0}}
+        });
+        let events = format!("data: {chunk}\n\ndata: {last}\n\ndata: [DONE]\n\n");
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n{events}"
+        )
+    } else {
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+    };
+    let _ = stream.write_all(response.as_bytes());
+}
+
+fn http(content_type: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The request head and its `Content-Length` bytes of body.
+fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        let n = stream.read(&mut buf).ok()?;
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&buf[..n]);
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&data[..end]).into_owned();
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if data.len() >= end + 4 + length {
+                return Some((head, data[end + 4..end + 4 + length].to_vec()));
+            }
+        }
+    }
+}
+
+/// What the fake model says: the task it recognised and the completion.
+fn reply(prompt: &str) -> (&'static str, String) {
+    // The last user message is the task; a tool result after it means the patch is done.
+    let task_text = prompt
+        .rsplit("<|start|>user<|message|>")
+        .next()
+        .unwrap_or("");
+    let patched = task_text.contains("<|start|>repo_browser.apply_patch to=assistant");
+    let patch = |patch: &str| {
+        format!(
+            "<|channel|>analysis<|message|>I will patch it.<|end|><|start|>assistant<|channel|>analysis to=repo_browser.apply_patch code<|message|>{}<|call|>",
+            json!({ "patch": patch })
+        )
+    };
+    let answer = |text: &str| format!("<|channel|>final<|message|>{text}<|return|>");
+    if task_text.contains("hello.txt has a typo") {
+        let completion = if patched {
+            answer("Fixed the typo in hello.txt.")
+        } else {
+            patch(
+                "*** Begin Patch\n*** Update File: hello.txt\n@@\n-Helo, world!\n+Hello, world!\n*** End Patch\n",
+            )
+        };
+        ("fix-typo", completion)
+    } else if task_text.contains("numbers.txt") {
+        let completion = if patched {
+            answer("count.txt holds the count.")
+        } else {
+            patch("*** Begin Patch\n*** Add File: count.txt\n+250\n*** End Patch\n")
+        };
+        ("count-lines", completion)
+    } else if task_text.contains("sum.sh") {
+        ("fix-sum", answer("I could not find the bug."))
+    } else {
+        ("other", answer("Done."))
+    }
+}
+
+/// A temporary data directory and output directory for one test.
+struct Scene {
+    dir: tempfile::TempDir,
+}
+
+impl Scene {
+    fn new() -> Scene {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("home")).unwrap();
+        Scene { dir }
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(OSSA);
+        command
+            .args(args)
+            .env_remove("OSSA_HOME")
+            .env_remove("OSSA_SERVER")
+            .env_remove("OSSA_API_KEY")
+            .env("XDG_DATA_HOME", self.dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
+            .env(
+                "XDG_CACHE_HOME",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("ossa-cache"),
+            )
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// `ossa eval run SUITE --server URL --out OUT --allow-unconfined-check EXTRA…`.
+    fn eval(&self, suite: &Path, url: &str, extra: &[&str]) -> Output {
+        let out = self.out();
+        let mut args = vec![
+            "eval",
+            "run",
+            suite.to_str().unwrap(),
+            "--server",
+            url,
+            "--out",
+            out.to_str().unwrap(),
+            "--allow-unconfined-check",
+        ];
+        args.extend_from_slice(extra);
+        self.command(&args).output().unwrap()
+    }
+
+    fn results(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.out().join("results.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn verdicts(results: &[Value]) -> Vec<(String, u64, String)> {
+    let mut all: Vec<_> = results
+        .iter()
+        .map(|r| {
+            (
+                r["task"].as_str().unwrap().to_string(),
+                r["repeat"].as_u64().unwrap(),
+                r["verdict"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_bundled_suite_runs_in_parallel_and_a_rerun_runs_nothing() {
+    let engine = FakeEngine::start();
+    let scene = Scene::new();
+    let out = scene.eval(&suite(), &engine.url, &["--parallel", "2"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+
+    let results = scene.results();
+    assert_eq!(
+        verdicts(&results),
+        [
+            ("count-lines".into(), 0, "pass".into()),
+            ("fix-sum".into(), 0, "fail".into()),
+            ("fix-typo".into(), 0, "pass".into()),
+        ],
+        "stderr:\n{stderr}"
+    );
+    let by_task = |name: &str| results.iter().find(|r| r["task"] == name).unwrap().clone();
+    let sum = by_task("fix-sum");
+    assert_eq!(sum["check"], json!({"exit": 1}), "{sum}");
+    assert_eq!(sum["stop"], "final");
+    assert!(
+        sum["error"]
+            .as_str()
+            .unwrap()
+            .contains("sum.sh 2 3: expected 5, got -1"),
+        "{sum}"
+    );
+    let typo = by_task("fix-typo");
+    assert_eq!(typo["steps"], 2);
+    assert_eq!(typo["tool_calls"], 1);
+    assert_eq!(typo["tool_errors"], 0);
+    assert_eq!(typo["check"], json!({"exit": 0}));
+    assert!(typo["tokens"]["generated"].as_u64().unwrap() > 0, "{typo}");
+    assert!(typo["tokens"]["final"].as_u64().unwrap() > 0, "{typo}");
+    assert!(typo["tokens"]["analysis"].as_u64().unwrap() > 0, "{typo}");
+    assert!(typo["tokens"]["prompt"].as_u64().unwrap() > 0, "{typo}");
+    // Every attempt has its own transcript, with the task as its user message.
+    for result in &results {
+        let transcript = scene.out().join(result["transcript"].as_str().unwrap());
+        let recorded = ossa_agent::Transcript::read(&transcript).unwrap();
+        assert_eq!(
+            recorded.user_messages().count(),
+            1,
+            "{}",
+            transcript.display()
+        );
+    }
+    // A passed attempt's workspace is removed; a failed one's is kept to look at.
+    assert!(!scene.out().join("attempts/fix-typo/0/workspace").exists());
+    assert!(
+        scene
+            .out()
+            .join("attempts/fix-sum/0/workspace/sum.sh")
+            .exists()
+    );
+    assert!(scene.out().join("attempts/fix-sum/0/check.log").exists());
+    assert!(
+        std::fs::read_to_string(scene.out().join("attempts/count-lines/0/setup.log"))
+            .unwrap()
+            .contains("seq 1 250")
+    );
+
+    // The table on stdout and in summary.md.
+    for table in [
+        stdout.clone(),
+        std::fs::read_to_string(scene.out().join("summary.md")).unwrap(),
+    ] {
+        assert!(
+            table.contains("| count-lines | 1/1      | 1    | 0    | 0     | 100.0%"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| fix-sum     | 1/1      | 0    | 1    | 0     | 0.0%"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| fix-typo    | 1/1      | 1    | 0    | 0     | 100.0%"),
+            "{table}"
+        );
+        assert!(
+            table.contains("3 of 3 attempts over 3 tasks: 2 passed, 1 failed, 0 errors"),
+            "{table}"
+        );
+        assert!(table.contains("pass@1: 66.7%"), "{table}");
+        assert!(table.contains("with up to 2 sessions at once"), "{table}");
+    }
+    let requests = engine.requests();
+    assert_eq!(requests.len(), 5, "{requests:?}");
+
+    // The same command again: everything is recorded, nothing runs.
+    let again = scene.eval(&suite(), &engine.url, &["--parallel", "2"]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("nothing to run"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(engine.requests().len(), 5);
+    assert_eq!(scene.results().len(), 3);
+    assert!(text(&again.stdout).contains("pass@1: 66.7%"));
+
+    // Other settings into the same directory would mix two experiments.
+    let other = scene.eval(&suite(), &engine.url, &["--reasoning", "high"]);
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        text(&other.stderr).contains("reasoning: \"high\" now, \"medium\" before"),
+        "{}",
+        text(&other.stderr)
+    );
+
+    // The summary again, from the directory alone.
+    let summary = scene
+        .command(&["eval", "summary", scene.out().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(summary.status.success());
+    assert!(
+        text(&summary.stdout).contains("pass@1: 66.7%"),
+        "{}",
+        text(&summary.stdout)
+    );
+}
+
+#[test]
+fn ctrl_c_keeps_finished_attempts_and_a_rerun_runs_only_the_rest() {
+    let engine = FakeEngine::start();
+    // fix-typo is the last task in name order: the first two finish, it hangs.
+    *engine.stall.lock().unwrap() = Some("hello.txt has a typo");
+    let scene = Scene::new();
+    let out = scene.out();
+    let suite = suite();
+    let child = scene
+        .command(&[
+            "eval",
+            "run",
+            suite.to_str().unwrap(),
+            "--server",
+            &engine.url,
+            "--out",
+            out.to_str().unwrap(),
+            "--allow-unconfined-check",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the hanging completion and two results", || {
+        engine.stalled.load(Ordering::SeqCst) && scene.results().len() == 2
+    });
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "stderr:\n{stderr}");
+    assert!(
+        stderr.contains("run the same command again to resume"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 left"), "{stderr}");
+    assert_eq!(
+        verdicts(&scene.results()),
+        [
+            ("count-lines".into(), 0, "pass".into()),
+            ("fix-sum".into(), 0, "fail".into()),
+        ]
+    );
+    assert!(
+        !out.join("attempts/fix-typo").exists(),
+        "nothing half-done is kept"
+    );
+    let runs = std::fs::read_to_string(out.join("runs.jsonl")).unwrap();
+    assert!(runs.contains("\"interrupted\":true"), "{runs}");
+
+    // The rerun runs fix-typo only.
+    *engine.stall.lock().unwrap() = None;
+    let before = engine.requests().len();
+    let again = scene.eval(&suite, &engine.url, &[]);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("2 already recorded, 1 to run"),
+        "{}",
+        text(&again.stderr)
+    );
+    let rerun: Vec<String> = engine.requests()[before..].to_vec();
+    assert_eq!(rerun, ["fix-typo", "fix-typo"]);
+    assert_eq!(scene.results().len(), 3);
+    assert!(
+        text(&again.stdout).contains("2 passed, 1 failed"),
+        "{}",
+        text(&again.stdout)
+    );
+}
+
+#[test]
+fn setup_failures_are_errors_and_failing_checks_are_failures() {
+    let engine = FakeEngine::start();
+    let scene = Scene::new();
+    let suite = scene.dir.path().join("suite");
+    let task = |name: &str, toml: &str| {
+        std::fs::create_dir_all(suite.join(name).join("workspace")).unwrap();
+        std::fs::write(suite.join(name).join("workspace/f.txt"), "x").unwrap();
+        std::fs::write(suite.join(name).join("task.toml"), toml).unwrap();
+    };
+    task(
+        "bad-setup",
+        "task = \"anything\"\nsetup = \"echo no database >&2; exit 3\"\ncheck = \"true\"\n",
+    );
+    task(
+        "slow-check",
+        "task = \"anything\"\ncheck = \"sleep 60\"\ncheck_timeout_s = 0.5\n",
+    );
+    task("false-check", "task = \"anything\"\ncheck = \"exit 7\"\n");
+    task(
+        "true-check",
+        "task = \"anything\"\ncheck = \"test -f f.txt\"\n",
+    );
+    let out = scene.eval(&suite, &engine.url, &["--repeat", "2", "-j", "3"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let results = scene.results();
+    assert_eq!(results.len(), 8);
+    for result in &results {
+        let (task, verdict) = (result["task"].as_str().unwrap(), &result["verdict"]);
+        match task {
+            "bad-setup" => {
+                assert_eq!(verdict, "error", "{result}");
+                assert_eq!(result["stop"], Value::Null, "the agent did not run");
+                let error = result["error"].as_str().unwrap();
+                assert!(error.contains("setup failed (exit 3)"), "{error}");
+                assert!(error.contains("no database"), "{error}");
+            }
+            "slow-check" => {
+                assert_eq!(verdict, "fail", "{result}");
+                assert_eq!(result["check"], "timed_out");
+            }
+            "false-check" => {
+                assert_eq!(verdict, "fail", "{result}");
+                assert_eq!(result["check"], json!({"exit": 7}));
+            }
+            "true-check" => assert_eq!(verdict, "pass", "{result}"),
+            other => panic!("unexpected task {other}"),
+        }
+    }
+    assert!(
+        stdout.contains("8 of 8 attempts over 4 tasks: 2 passed, 4 failed, 2 errors"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("pass@1: 25.0% (mean over tasks), pass@2: 25.0%"),
+        "{stdout}"
+    );
+    // Only the agent sessions that ran asked the engine (not bad-setup's).
+    assert_eq!(engine.requests().len(), 6);
+}
+
+#[test]
+fn compare_shows_what_changed_task_by_task() {
+    let scene = Scene::new();
+    let line = |task: &str, verdict: &str| {
+        json!({
+            "task": task, "repeat": 0, "verdict": verdict, "stop": "final", "steps": 3,
+            "tokens": {"prompt": 10, "prefilled": 10, "reused": 0, "generated": 100,
+                       "analysis": 50, "commentary": 0, "final": 20},
+            "tool_calls": 1, "tool_errors": 0, "check": {"exit": 0}, "confined": true,
+            "wall_s": 1.0, "agent_s": 1.0, "decode_s": 0.5, "error": null,
+            "transcript": null, "finished_at": "2026-01-01T00:00:00Z"
+        })
+        .to_string()
+    };
+    let a = scene.dir.path().join("a.jsonl");
+    let b_dir = scene.dir.path().join("b");
+    std::fs::create_dir(&b_dir).unwrap();
+    std::fs::write(
+        &a,
+        [
+            line("fix-sum", "fail"),
+            line("fix-typo", "pass"),
+            line("count-lines", "pass"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        b_dir.join("results.jsonl"),
+        [
+            line("fix-sum", "pass"),
+            line("fix-typo", "fail"),
+            line("count-lines", "pass"),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let out = scene
+        .command(&[
+            "eval",
+            "compare",
+            a.to_str().unwrap(),
+            b_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("| fix-sum     | 0/1    | 1/1    | fixed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| fix-typo    | 1/1    | 0/1    | broken"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| count-lines | 1/1    | 1/1    | unchanged"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fixed: 1, broken: 1, unchanged: 1"),
+        "{stdout}"
+    );
+
+    let missing = scene
+        .command(&["eval", "compare", a.to_str().unwrap(), "/nonexistent/x"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("cannot read the results"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
+
+#[test]
+fn eval_refuses_what_it_cannot_do_well() {
+    let scene = Scene::new();
+    let suite = suite();
+    let out = scene.out();
+    // A replayed session is not a model for a suite.
+    let replay = scene
+        .command(&[
+            "eval",
+            "run",
+            suite.to_str().unwrap(),
+            "--replay",
+            "x.jsonl",
+            "--out",
+            out.to_str().unwrap(),
+            "--allow-unconfined-check",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(replay.status.code(), Some(2), "{}", text(&replay.stderr));
+    assert!(text(&replay.stderr).contains("--replay replays one recorded session"));
+
+    // Without kernel confinement, checks run only when the user says so.
+    if ossa_sandbox::exec_support().is_err() {
+        let engine = FakeEngine::start();
+        let refused = scene
+            .command(&[
+                "eval",
+                "run",
+                suite.to_str().unwrap(),
+                "--server",
+                &engine.url,
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(
+            text(&refused.stderr).contains("--allow-unconfined-check"),
+            "{}",
+            text(&refused.stderr)
+        );
+        assert!(engine.requests().is_empty());
+    }
+
+    let unknown = scene
+        .command(&[
+            "eval",
+            "run",
+            suite.to_str().unwrap(),
+            "--task",
+            "nope",
+            "--server",
+            "http://127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown.stderr).contains("the suite has no task `nope`"));
+}
