@@ -672,3 +672,60 @@ fn eval_refuses_what_it_cannot_do_well() {
     assert_eq!(unknown.status.code(), Some(1));
     assert!(text(&unknown.stderr).contains("the suite has no task `nope`"));
 }
+
+#[test]
+fn an_in_process_model_runs_one_session_at_a_time() {
+    // The tiny GGUF has random weights: whatever the session does, the check
+    // (hello.txt untouched) fails. What matters: one session, a clean record.
+    let scene = Scene::new();
+    let model = ossa_tiny_gguf::ensure(&ossa_tiny_gguf::Spec::tiny(), scene.dir.path()).unwrap();
+    let suite = suite();
+    let out = scene.out();
+    let output = scene
+        .command(&[
+            "eval",
+            "run",
+            suite.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--task",
+            "fix-typo",
+            "--parallel",
+            "3",
+            "--threads",
+            "1",
+            "--ctx-size",
+            "8192",
+            "--seed",
+            "7",
+            "--max-tokens",
+            "64",
+            "--max-steps",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+            "--allow-unconfined-check",
+        ])
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("an in-process model runs one session at a time"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("; one session at a time"), "{stderr}");
+    let results = scene.results();
+    assert_eq!(results.len(), 1);
+    let result = &results[0];
+    assert_eq!(result["verdict"], "fail", "{result}");
+    // The agent ran (the task's own max_steps = 10 is over --max-steps).
+    assert!(result["stop"].is_string(), "{result}");
+    assert!(result["steps"].as_u64().unwrap() >= 1, "{result}");
+    assert!(
+        result["tokens"]["generated"].as_u64().unwrap() > 0,
+        "{result}"
+    );
+    let runs = std::fs::read_to_string(out.join("runs.jsonl")).unwrap();
+    assert!(runs.contains("\"parallel\":1"), "{runs}");
+}

@@ -321,11 +321,12 @@ async fn attempt(
         record.error = None;
     } else {
         record.verdict = Verdict::Fail;
-        record.error = Some(format!(
-            "check {}: {}",
-            ran.end,
-            command::last_lines(&ran.output, 5)
-        ));
+        let tail = command::last_lines(&ran.output, 5);
+        record.error = Some(if tail.is_empty() {
+            format!("check {}", ran.end)
+        } else {
+            format!("check {}: {tail}", ran.end)
+        });
     }
     Ok(Step::Done)
 }
