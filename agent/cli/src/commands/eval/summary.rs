@@ -187,7 +187,7 @@ pub fn render(input: &SummaryInput<'_>) -> String {
             "error",
             "pass rate",
             "steps",
-            "tokens",
+            "gen tokens",
             "wall s",
         ],
         &rows,
