@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `ossa eval` as a user runs it: the real binary on the bundled suite
-//! (`examples/eval`), against a fake OpenAI-compatible engine on 127.0.0.1 that answers
-//! each task with fixed harmony completions: fix-typo and count-lines are solved with
-//! `repo_browser.apply_patch`, fix-sum is given up on (its check fails).
+//! (`examples/eval`), against a fake engine on 127.0.0.1 (OpenAI-compatible, or
+//! llama-server's protocol with slots) that answers each task with fixed harmony
+//! completions: fix-typo and count-lines are solved with `repo_browser.apply_patch`,
+//! fix-sum is given up on (its check fails).
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ossa_model::{O200kHarmony, decode_to_text};
+use ossa_model::{Decoded, O200kHarmony, Tokenizer as _, decode_to_text};
 use serde_json::{Value, json};
 
 const OSSA: &str = env!("CARGO_BIN_EXE_ossa");
@@ -21,21 +22,38 @@ fn suite() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/eval")
 }
 
-/// A fake engine: `/v1/models` and streamed `/v1/completions` whose text depends on the
-/// task in the prompt. Completions for the task matching `stall` are never answered
-/// while it is set.
+/// The task and the `id_slot` of each completion request, in order.
+type RequestLog = Mutex<Vec<(String, Option<u64>)>>;
+
+/// A fake engine: `/v1/models` and streamed `/v1/completions` (OpenAI-compatible), or
+/// `/props` with `slots` and streamed `/completion` with token ids (llama-server), whose
+/// text depends on the task in the prompt. Completions for the task matching `stall` are
+/// never answered while it is set.
 struct FakeEngine {
     url: String,
-    /// The task of each completion request, in order.
-    log: Arc<Mutex<Vec<String>>>,
+    log: Arc<RequestLog>,
     stall: Arc<Mutex<Option<&'static str>>>,
     stalled: Arc<AtomicBool>,
 }
 
 impl FakeEngine {
+    /// An OpenAI-compatible engine (the URL ends in `/v1`).
     fn start() -> FakeEngine {
+        FakeEngine::serve_with(None)
+    }
+
+    /// A llama-server with `slots` slots.
+    fn llama_server(slots: u32) -> FakeEngine {
+        FakeEngine::serve_with(Some(slots))
+    }
+
+    fn serve_with(slots: Option<u32>) -> FakeEngine {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let address = listener.local_addr().unwrap();
+        let url = match slots {
+            Some(_) => format!("http://{address}"),
+            None => format!("http://{address}/v1"),
+        };
         let engine = FakeEngine {
             url,
             log: Arc::default(),
@@ -52,32 +70,55 @@ impl FakeEngine {
                 let Ok(stream) = stream else { return };
                 let (log, stall, stalled) =
                     (Arc::clone(&log), Arc::clone(&stall), Arc::clone(&stalled));
-                std::thread::spawn(move || serve(stream, &log, &stall, &stalled));
+                std::thread::spawn(move || serve(stream, slots, &log, &stall, &stalled));
             }
         });
         engine
     }
 
+    /// The task of each completion request, in order.
     fn requests(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(task, _)| task.clone())
+            .collect()
+    }
+
+    /// The task and slot of each completion request, in order.
+    fn slots(&self) -> Vec<(String, Option<u64>)> {
         self.log.lock().unwrap().clone()
     }
 }
 
 fn serve(
     mut stream: TcpStream,
-    log: &Mutex<Vec<String>>,
+    slots: Option<u32>,
+    log: &RequestLog,
     stall: &Mutex<Option<&'static str>>,
     stalled: &AtomicBool,
 ) {
     let Some((head, body)) = read_request(&mut stream) else {
         return;
     };
-    let response = if head.starts_with("GET /v1/models") {
+    let not_found = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    let response = if head.starts_with("GET /props") {
+        match slots {
+            Some(slots) => http(
+                "application/json",
+                &json!({"model_path": "fake.gguf", "total_slots": slots,
+                        "default_generation_settings": {"n_ctx": 32768}})
+                .to_string(),
+            ),
+            None => not_found.to_string(),
+        }
+    } else if head.starts_with("GET /v1/models") && slots.is_none() {
         http(
             "application/json",
             &json!({"data": [{"id": "fake-gpt-oss", "max_model_len": 32768}]}).to_string(),
         )
-    } else if head.starts_with("POST /v1/completions") {
+    } else if head.starts_with("POST /v1/completions") || head.starts_with("POST /completion ") {
         let request: Value = serde_json::from_slice(&body).unwrap();
         let ids: Vec<u32> = request["prompt"]
             .as_array()
@@ -98,21 +139,48 @@ fn serve(
             while stream.read(&mut buf).is_ok_and(|n| n > 0) {}
             return;
         }
-        log.lock().unwrap().push(task.to_string());
-        let chunk = json!({"choices": [{"index": 0, "text": completion, "finish_reason": null}]});
-        let last = json!({
-            "choices": [{"index": 0, "text": "", "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": ids.len(), "completion_tokens": 20,
-                      "prompt_tokens_details": {"cached_tokens": 0}}
-        });
-        let events = format!("data: {chunk}\n\ndata: {last}\n\ndata: [DONE]\n\n");
+        log.lock()
+            .unwrap()
+            .push((task.to_string(), request["id_slot"].as_u64()));
+        let events = if slots.is_some() {
+            let chunk = json!({"tokens": encode(&completion), "stop": false});
+            let last = json!({"tokens": [], "stop": true, "stop_type": "eos",
+                              "timings": {"cache_n": 0, "prompt_n": ids.len(),
+                                          "prompt_ms": 1.0, "predicted_ms": 1.0}});
+            format!("data: {chunk}\n\ndata: {last}\n\n")
+        } else {
+            let chunk =
+                json!({"choices": [{"index": 0, "text": completion, "finish_reason": null}]});
+            let last = json!({
+                "choices": [{"index": 0, "text": "", "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": ids.len(), "completion_tokens": 20,
+                          "prompt_tokens_details": {"cached_tokens": 0}}
+            });
+            format!("data: {chunk}\n\ndata: {last}\n\ndata: [DONE]\n\n")
+        };
         format!(
             "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n{events}"
         )
     } else {
-        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string()
+        not_found.to_string()
     };
     let _ = stream.write_all(response.as_bytes());
+}
+
+/// Harmony text (specials as literals) as o200k_harmony token ids.
+fn encode(text: &str) -> Vec<u32> {
+    let tokenizer = O200kHarmony::new();
+    let mut ids = Vec::new();
+    for piece in ossa_agent::literal_pieces(text) {
+        match piece {
+            Decoded::Special(token) => ids.push(tokenizer.special_id(token)),
+            Decoded::Bytes(bytes) => {
+                ids.extend(tokenizer.encode_text(&String::from_utf8_lossy(&bytes)));
+            }
+            Decoded::OtherSpecial(literal) => ids.extend(tokenizer.encode_text(&literal)),
+        }
+    }
+    ids
 }
 
 fn http(content_type: &str, body: &str) -> String {
@@ -728,4 +796,40 @@ fn an_in_process_model_runs_one_session_at_a_time() {
     );
     let runs = std::fs::read_to_string(out.join("runs.jsonl")).unwrap();
     assert!(runs.contains("\"parallel\":1"), "{runs}");
+}
+
+#[test]
+fn each_session_keeps_its_own_llama_server_slot() {
+    let scene = Scene::new();
+    // As many slots as sessions: each session pins its requests to its own slot.
+    let engine = FakeEngine::llama_server(2);
+    let out = scene.eval(&suite(), &engine.url, &["--parallel", "2"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("pinned to a slot of its own (2 of the server's 2)"),
+        "{stderr}"
+    );
+    assert_eq!(verdicts(&scene.results()).len(), 3);
+    let slots = engine.slots();
+    assert_eq!(slots.len(), 5, "{slots:?}");
+    for (task, slot) in &slots {
+        assert!(matches!(slot, Some(0 | 1)), "{task}: {slot:?}");
+        // Both requests of a two-step task come from one session, so one slot.
+        let same: Vec<_> = slots.iter().filter(|(t, _)| t == task).collect();
+        assert!(same.iter().all(|(_, s)| s == slot), "{slots:?}");
+    }
+
+    // More sessions than slots: the server chooses, nothing is pinned.
+    let scene = Scene::new();
+    let engine = FakeEngine::llama_server(1);
+    let out = scene.eval(&suite(), &engine.url, &["--parallel", "2"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("more sessions than slots"), "{stderr}");
+    assert!(
+        engine.slots().iter().all(|(_, slot)| slot.is_none()),
+        "{:?}",
+        engine.slots()
+    );
 }
