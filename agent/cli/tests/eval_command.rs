@@ -700,6 +700,19 @@ fn eval_refuses_what_it_cannot_do_well() {
         .unwrap();
     assert_eq!(replay.status.code(), Some(2), "{}", text(&replay.stderr));
     assert!(text(&replay.stderr).contains("--replay replays one recorded session"));
+    // No model at all: a usage error, and the output directory is not claimed.
+    let none = scene
+        .command(&[
+            "eval",
+            "run",
+            suite.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(2), "{}", text(&none.stderr));
+    assert!(!out.join("eval.json").exists());
 
     // Without kernel confinement, checks run only when the user says so.
     if ossa_sandbox::exec_support().is_err() {

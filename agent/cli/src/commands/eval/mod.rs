@@ -155,7 +155,8 @@ async fn run_suite(args: RunArgs) -> anyhow::Result<ExitCode> {
             .into());
         }
         Some(ModelChoice::Path(_) | ModelChoice::Hf(_)) => true,
-        Some(ModelChoice::Server(_)) | None => false,
+        Some(ModelChoice::Server(_)) => false,
+        None => return Err(super::UsageError(super::pull::NO_MODEL.into()).into()),
     };
     if in_process && parallel > 1 {
         eprintln!(
