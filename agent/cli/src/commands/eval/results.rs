@@ -292,18 +292,35 @@ impl Results {
 }
 
 /// Appends one JSON line to `path` in a single write, then flushes it to disk, so a
-/// crash leaves whole lines (at worst the last one cut, which readers skip).
+/// crash leaves whole lines (at worst the last one cut, which readers skip). A cut last
+/// line is ended first, so the new line stays whole.
 pub fn append_line<T: Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     let mut line = serde_json::to_string(value).context("cannot encode a result")?;
     line.push('\n');
     let mut file = std::fs::OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(path)
         .with_context(|| format!("cannot open {}", path.display()))?;
+    if ends_cut(&mut file).with_context(|| format!("cannot read {}", path.display()))? {
+        line.insert(0, '\n');
+    }
     file.write_all(line.as_bytes())
         .and_then(|()| file.sync_data())
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Whether the file has bytes after its last line break.
+fn ends_cut(file: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    if file.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
 }
 
 /// Reads the runs recorded in `dir` (none when the file is missing; unreadable lines are
@@ -362,6 +379,11 @@ pub(crate) mod tests {
         std::fs::write(&file, text).unwrap();
         let results = Results::read(dir.path(), false).unwrap();
         assert_eq!(results.records.len(), 2);
+        assert_eq!(results.unreadable, [3]);
+        // The next record starts on a line of its own.
+        append_line(&file, &record("c", 0, Verdict::Pass)).unwrap();
+        let results = Results::read(dir.path(), false).unwrap();
+        assert_eq!(results.records.len(), 3);
         assert_eq!(results.unreadable, [3]);
         assert!(results.done().contains(&("b".to_string(), 0)));
         let line = std::fs::read_to_string(&file).unwrap();
