@@ -445,6 +445,26 @@ fn the_bundled_suite_runs_in_parallel_and_a_rerun_runs_nothing() {
     assert_eq!(scene.results().len(), 3);
     assert!(text(&again.stdout).contains("pass@1: 66.7%"));
 
+    // More repeats of one task add just those attempts.
+    let more = scene.eval(
+        &suite(),
+        &engine.url,
+        &["--repeat", "2", "--task", "fix-typo"],
+    );
+    assert!(more.status.success(), "{}", text(&more.stderr));
+    assert!(
+        text(&more.stderr).contains("(1 task × 2 = 2 attempts; 1 already recorded, 1 to run)"),
+        "{}",
+        text(&more.stderr)
+    );
+    assert_eq!(engine.requests().len(), 7);
+    assert!(verdicts(&scene.results()).contains(&("fix-typo".into(), 1, "pass".into())));
+    assert!(
+        text(&more.stdout).contains("pass@2: 100.0%"),
+        "{}",
+        text(&more.stdout)
+    );
+
     // Other settings into the same directory would mix two experiments.
     let other = scene.eval(&suite(), &engine.url, &["--reasoning", "high"]);
     assert_eq!(other.status.code(), Some(1));

@@ -125,6 +125,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `1 task`, `3 tasks`.
+fn count(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
 /// The output directory when `--out` is not given.
 fn default_out(suite: &Suite) -> PathBuf {
     let name = suite
@@ -230,9 +239,9 @@ async fn run_suite(args: RunArgs) -> anyhow::Result<ExitCode> {
         .cloned()
         .collect();
     eprintln!(
-        "suite: {} ({} tasks × {} = {planned_total} attempts; {} already recorded, {} to run)",
+        "suite: {} ({} × {} = {planned_total} attempts; {} already recorded, {} to run)",
         suite.root.display(),
-        suite.tasks.len(),
+        count(suite.tasks.len(), "task"),
         args.repeat,
         recorded_before.len(),
         queue.len()
