@@ -310,7 +310,8 @@ impl Scene {
         std::fs::read_to_string(self.out().join("results.jsonl"))
             .unwrap_or_default()
             .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
+            // A line being written while a test polls may be incomplete: not yet a result.
+            .filter_map(|line| serde_json::from_str(line).ok())
             .collect()
     }
 }
