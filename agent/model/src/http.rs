@@ -13,7 +13,9 @@
 //! requests to a slot of their own with [`HttpOptions::slot`] (`"id_slot"`): the slot keeps
 //! that session's KV cache between its requests, where llama-server's own choice (the idle
 //! slot whose cached prompt is most similar) can hand a session's slot to another session
-//! that shares only the system prompt, and so lose the first session's conversation.
+//! that shares only the system prompt, evicting the first session's conversation (which
+//! then has to be prefilled again, or copied back from llama-server's host-memory prompt
+//! cache, `--cache-ram`, where it has one).
 //!
 //! Prompts are tokenized locally with [`O200kHarmony`], the vocabulary of every gpt-oss.
 //! Connection failures are retried with exponential backoff; once tokens have streamed, a
