@@ -867,3 +867,107 @@ fn each_session_keeps_its_own_llama_server_slot() {
         engine.slots()
     );
 }
+
+/// A real llama-server (built by scripts/llama-server.sh, path in OSSA_LLAMA_SERVER) with
+/// two slots, serving the tiny random model with the o200k_harmony vocabulary; killed on
+/// drop.
+struct LlamaServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl LlamaServer {
+    fn start(binary: &Path, model: &Path, slots: u32) -> LlamaServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(binary)
+            .arg("-m")
+            .arg(model)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["-t", "1", "-np", &slots.to_string()])
+            .args(["-c", &(8192 * slots).to_string(), "--swa-full", "-ngl", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut server = LlamaServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let address = format!("127.0.0.1:{port}");
+        wait_for("llama-server to load the model", || {
+            assert!(
+                server.child.try_wait().unwrap().is_none(),
+                "llama-server exited"
+            );
+            let Ok(mut stream) = TcpStream::connect(&address) else {
+                return false;
+            };
+            let request =
+                format!("GET /health HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+            let mut response = String::new();
+            stream.write_all(request.as_bytes()).is_ok()
+                && stream.read_to_string(&mut response).is_ok()
+                && response.starts_with("HTTP/1.1 200")
+        });
+        server
+    }
+}
+
+impl Drop for LlamaServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_bundled_suite_runs_against_a_real_llama_server() {
+    let Some(binary) = std::env::var_os("OSSA_LLAMA_SERVER").filter(|p| !p.is_empty()) else {
+        let required = std::env::var("OSSA_REQUIRE_LLAMA_SERVER").is_ok_and(|v| v == "1");
+        let message = "eval against llama-server: NOT RUN: OSSA_LLAMA_SERVER is not set \
+                       (build it with scripts/llama-server.sh and export its path)";
+        assert!(
+            !required,
+            "{message} (OSSA_REQUIRE_LLAMA_SERVER=1 makes this a failure)"
+        );
+        let _ = writeln!(std::io::stderr(), "\n*** {message} ***\n");
+        return;
+    };
+    let scene = Scene::new();
+    let model = ossa_tiny_gguf::ensure(&ossa_tiny_gguf::Spec::o200k(), scene.dir.path()).unwrap();
+    let server = LlamaServer::start(Path::new(&binary), &model, 2);
+    // Random weights: no task is solved; every attempt must still end in a clean record.
+    let out = scene.eval(
+        &suite(),
+        &server.url,
+        &["--parallel", "2", "--max-tokens", "32", "--seed", "1"],
+    );
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2 sessions, each pinned to a slot of its own (2 of the server's 2)"),
+        "{stderr}"
+    );
+    let results = scene.results();
+    assert_eq!(results.len(), 3, "{stderr}");
+    for result in &results {
+        assert_eq!(result["verdict"], "fail", "{result}");
+        assert!(
+            result["tokens"]["generated"].as_u64().unwrap() > 0,
+            "{result}"
+        );
+    }
+    // The slot's cache carries over between the steps of a session (and between the
+    // tasks it runs one after the other: the system prompt is the same).
+    let reused: u64 = results
+        .iter()
+        .map(|r| r["tokens"]["reused"].as_u64().unwrap())
+        .sum();
+    assert!(reused > 0, "{results:?}");
+    assert!(stdout.contains("with up to 2 sessions at once"), "{stdout}");
+    drop(server);
+}
