@@ -264,9 +264,14 @@ fn throughput(label: &str, run: &RunRecord) -> String {
     } else {
         0.0
     };
+    let sessions = if run.parallel == 1 {
+        "one session at a time".to_string()
+    } else {
+        format!("up to {} sessions at once", run.parallel)
+    };
     format!(
-        "{label}: {} attempts, {} tokens generated in {:.1} s with up to {} sessions at once: {rate:.1} tokens/s",
-        run.attempts, run.generated, run.wall_s, run.parallel
+        "{label}: {} attempts, {} tokens generated in {:.1} s with {sessions}: {rate:.1} tokens/s",
+        run.attempts, run.generated, run.wall_s
     )
 }
 
