@@ -218,8 +218,9 @@ impl HttpBackend {
         })
     }
 
-    /// Sends a request, retrying connection failures and 503 (model still loading) with
-    /// exponential backoff. Other HTTP errors are returned at once with the body.
+    /// Sends a request, retrying failures that got no response (connection refused or
+    /// closed, timeouts) and 503 (model still loading) with exponential backoff. Other
+    /// HTTP errors are returned at once with the body.
     async fn send_with_retries(
         &self,
         url: &str,
@@ -245,7 +246,14 @@ impl HttpBackend {
                         body,
                     });
                 }
-                Err(err) if (err.is_connect() || err.is_timeout()) && attempt < attempts => {
+                // No response at all: refused, timed out, or a kept-alive connection the
+                // server closed just as it was reused (llama-server closes idle ones; with
+                // several sessions, one is always about to be reused). Nothing was
+                // generated for this request, so sending it again is safe.
+                Err(err)
+                    if (err.is_connect() || err.is_timeout() || err.is_request())
+                        && attempt < attempts =>
+                {
                     tracing::debug!(%url, attempt, "cannot connect: {err}; retrying in {delay:?}");
                 }
                 Err(source) => {

@@ -196,6 +196,34 @@ async fn llama_server_gets_token_ids_and_cache_prompt() {
     );
 }
 
+/// A kept-alive connection the server closes as it is reused gives no response at all:
+/// the request is sent again (several sessions against one server meet this).
+#[tokio::test]
+async fn a_connection_closed_without_a_response_is_retried() {
+    let (url, requests) = serve(
+        Some(PROPS),
+        None,
+        vec![
+            String::new(),
+            sse(&[r#"{"content":"<|return|>","tokens":[200002],"stop":true,"stop_type":"eos"}"#]),
+        ],
+    )
+    .await;
+    let backend = HttpBackend::connect(&url, fast_options()).await.unwrap();
+    let generation = backend
+        .generate(&GenerateRequest::new(&[200006, 1, 2]), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(generation.stop, StopReason::Return);
+    let completions = requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.starts_with("POST /completion"))
+        .count();
+    assert_eq!(completions, 2);
+}
+
 /// Sessions run side by side each pin their requests to a slot of their own; the server's
 /// slot count is read from `/props`.
 #[tokio::test]
