@@ -35,8 +35,7 @@ enum Command {
     Chat(commands::chat::Args),
     /// Replay a recorded transcript or a hand-written cassette.
     Replay(commands::replay::Args),
-    /// Run a suite of tasks (many sessions at once against a server), check each, and
-    /// compare runs.
+    /// Run a suite of tasks, many sessions at once, and compare runs.
     Eval(commands::eval::Args),
     /// Download a model from the Hugging Face Hub into the shared cache.
     Pull(commands::pull::Args),
