@@ -621,6 +621,36 @@ fn setup_failures_are_errors_and_failing_checks_are_failures() {
     );
     // Only the agent sessions that ran asked the engine (not bad-setup's).
     assert_eq!(engine.requests().len(), 6);
+
+    // The setup fixed, --retry-errors runs the two error attempts again, and only those;
+    // their new results replace the old ones.
+    task(
+        "bad-setup",
+        "task = \"anything\"\nsetup = \"true\"\ncheck = \"true\"\n",
+    );
+    let plain = scene.eval(&suite, &engine.url, &["--repeat", "2"]);
+    assert!(
+        text(&plain.stderr).contains("nothing to run"),
+        "{}",
+        text(&plain.stderr)
+    );
+    let retry = scene.eval(&suite, &engine.url, &["--repeat", "2", "--retry-errors"]);
+    let stdout = text(&retry.stdout);
+    assert!(retry.status.success(), "{}", text(&retry.stderr));
+    assert!(
+        text(&retry.stderr).contains("6 already recorded, 2 to run"),
+        "{}",
+        text(&retry.stderr)
+    );
+    assert_eq!(engine.requests().len(), 8);
+    assert!(
+        stdout.contains("8 of 8 attempts over 4 tasks: 4 passed, 4 failed, 0 errors"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| bad-setup   | 2/2      | 2    | 0    | 0"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -31,7 +31,8 @@ use self::attempt::{AttemptEnd, Planned, RunContext};
 use self::command::Confinement;
 use self::progress::{Live, Progress};
 use self::results::{
-    RESULTS_FILE, RUNS_FILE, Results, RunRecord, RunSettings, SETTINGS_FILE, SUMMARY_FILE,
+    AttemptRecord, RESULTS_FILE, RUNS_FILE, Results, RunRecord, RunSettings, SETTINGS_FILE,
+    SUMMARY_FILE,
 };
 use self::suite::{Suite, Task, WorkspaceSource};
 use super::session::{self, LoopArgs, ModelArgs, RuntimeArgs, SamplingArgs, ToolArgs};
@@ -88,6 +89,10 @@ pub struct RunArgs {
     /// Keep the workspaces of passed attempts too (failed ones are always kept).
     #[arg(long)]
     pub keep_workspaces: bool,
+    /// Run again the attempts recorded as errors (setup failed, the engine went away):
+    /// their new results replace the old ones.
+    #[arg(long)]
+    pub retry_errors: bool,
     #[command(flatten)]
     pub loop_args: LoopArgs,
     #[command(flatten)]
@@ -206,8 +211,7 @@ async fn run_suite(args: RunArgs) -> anyhow::Result<ExitCode> {
             previous.unreadable
         );
     }
-    let done = previous.done();
-    let task_names: Vec<String> = suite.tasks.iter().map(|t| t.id.to_string()).collect();
+    let done = previous.done(args.retry_errors);
     let planned_total = suite.tasks.len() as u64 * u64::from(args.repeat);
 
     // Git workspaces are cloned once, before any session starts.
@@ -232,24 +236,18 @@ async fn run_suite(args: RunArgs) -> anyhow::Result<ExitCode> {
             });
         }
     }
-    let recorded_before: Vec<_> = previous
-        .records
-        .iter()
-        .filter(|r| task_names.contains(&r.task) && r.repeat < args.repeat)
-        .cloned()
-        .collect();
+    let kept = planned_total - queue.len() as u64;
     eprintln!(
-        "suite: {} ({} × {} = {planned_total} attempts; {} already recorded, {} to run)",
+        "suite: {} ({} × {} = {planned_total} attempts; {kept} already recorded, {} to run)",
         suite.root.display(),
         count(suite.tasks.len(), "task"),
         args.repeat,
-        recorded_before.len(),
         queue.len()
     );
     eprintln!("results: {}", out.join(RESULTS_FILE).display());
     if queue.is_empty() {
         eprintln!("nothing to run: every attempt is recorded");
-        let summary = write_summary(&out, &suite, args.repeat, &recorded_before)?;
+        let (summary, _) = write_summary(&out, &suite, args.repeat)?;
         print!("{summary}");
         return Ok(ExitCode::SUCCESS);
     }
@@ -312,7 +310,6 @@ async fn run_suite(args: RunArgs) -> anyhow::Result<ExitCode> {
     drop(sender);
 
     let mut progress = Progress::new(to_run, Arc::clone(&live));
-    let mut records = recorded_before;
     let mut recorded = 0u32;
     let mut generated = 0u64;
     let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -329,7 +326,6 @@ async fn run_suite(args: RunArgs) -> anyhow::Result<ExitCode> {
                     recorded += 1;
                     generated += record.tokens.generated;
                     progress.finished(&record);
-                    records.push(*record);
                 }
                 Some(AttemptEnd::Interrupted) => {}
                 None => break,
@@ -350,13 +346,12 @@ async fn run_suite(args: RunArgs) -> anyhow::Result<ExitCode> {
         interrupted,
     };
     results::append_line(&out.join(RUNS_FILE), &run)?;
-    let summary = write_summary(&out, &suite, args.repeat, &records)?;
+    let (summary, recorded_in_all) = write_summary(&out, &suite, args.repeat)?;
     print!("{summary}");
     if interrupted {
-        let left = planned_total.saturating_sub(records.len() as u64);
+        let left = planned_total.saturating_sub(recorded_in_all as u64);
         eprintln!(
-            "interrupted: {} attempts recorded in {}, {left} left; run the same command again to resume",
-            records.len(),
+            "interrupted: {recorded_in_all} attempts recorded in {}, {left} left; run the same command again to resume",
             results_file.display()
         );
         return Ok(super::EXIT_CANCELLED.into());
@@ -485,19 +480,21 @@ fn check_settings(out: &Path, settings: &RunSettings) -> anyhow::Result<()> {
     }
 }
 
-/// Renders the summary of `records` and writes it to `OUT/summary.md`.
-fn write_summary(
-    out: &Path,
-    suite: &Suite,
-    repeat: u32,
-    records: &[results::AttemptRecord],
-) -> anyhow::Result<String> {
+/// Renders the summary of the attempts `OUT/results.jsonl` holds for the suite's tasks
+/// and `repeat` (the latest record of each), writes it to `OUT/summary.md`, and returns it
+/// with the number of attempts it covers.
+fn write_summary(out: &Path, suite: &Suite, repeat: u32) -> anyhow::Result<(String, usize)> {
     let tasks: Vec<String> = suite.tasks.iter().map(|t| t.id.to_string()).collect();
+    let records: Vec<AttemptRecord> = Results::read(out, true)?
+        .records
+        .into_iter()
+        .filter(|r| tasks.contains(&r.task) && r.repeat < repeat)
+        .collect();
     let runs = results::read_runs(out);
     let text = summary::render(&summary::SummaryInput {
         tasks: &tasks,
         repeat,
-        records,
+        records: &records,
         runs: &runs,
     });
     let mut markdown = format!("# ossa eval: {}\n\n", suite.root.display());
@@ -516,7 +513,7 @@ fn write_summary(
     }
     let file = out.join(SUMMARY_FILE);
     std::fs::write(&file, markdown).with_context(|| format!("cannot write {}", file.display()))?;
-    Ok(text)
+    Ok((text, records.len()))
 }
 
 /// `ossa eval summary OUT`.

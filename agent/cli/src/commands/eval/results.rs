@@ -285,9 +285,14 @@ impl Results {
         Ok(results)
     }
 
-    /// The attempts recorded.
-    pub fn done(&self) -> BTreeSet<(String, u32)> {
-        self.records.iter().map(AttemptRecord::key).collect()
+    /// The attempts recorded, those with an error result left out when `except_errors`
+    /// (they are to run again).
+    pub fn done(&self, except_errors: bool) -> BTreeSet<(String, u32)> {
+        self.records
+            .iter()
+            .filter(|r| !(except_errors && r.verdict == Verdict::Error))
+            .map(AttemptRecord::key)
+            .collect()
     }
 }
 
@@ -385,7 +390,17 @@ pub(crate) mod tests {
         let results = Results::read(dir.path(), false).unwrap();
         assert_eq!(results.records.len(), 3);
         assert_eq!(results.unreadable, [3]);
-        assert!(results.done().contains(&("b".to_string(), 0)));
+        assert!(results.done(false).contains(&("b".to_string(), 0)));
+        append_line(&file, &record("e", 0, Verdict::Error)).unwrap();
+        let with_error = Results::read(dir.path(), false).unwrap();
+        assert!(with_error.done(false).contains(&("e".to_string(), 0)));
+        assert!(!with_error.done(true).contains(&("e".to_string(), 0)));
+        // A later record of the same attempt replaces the earlier one.
+        append_line(&file, &record("e", 0, Verdict::Pass)).unwrap();
+        let replaced = Results::read(dir.path(), false).unwrap();
+        let e: Vec<_> = replaced.records.iter().filter(|r| r.task == "e").collect();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].verdict, Verdict::Pass);
         let line = std::fs::read_to_string(&file).unwrap();
         assert!(line.contains(r#""verdict":"pass""#), "{line}");
         assert!(line.contains(r#""check":{"exit":0}"#), "{line}");
