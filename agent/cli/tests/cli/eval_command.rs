@@ -587,6 +587,12 @@ fn setup_failures_are_errors_and_failing_checks_are_failures() {
     let out = scene.eval(&suite, &engine.url, &["--repeat", "2", "-j", "3"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("2 attempts ended in an error")
+            && text(&out.stderr).contains("--retry-errors"),
+        "{}",
+        text(&out.stderr)
+    );
     let results = scene.results();
     assert_eq!(results.len(), 8);
     for result in &results {

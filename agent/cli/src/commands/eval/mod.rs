@@ -513,6 +513,16 @@ fn write_summary(out: &Path, suite: &Suite, repeat: u32) -> anyhow::Result<(Stri
     }
     let file = out.join(SUMMARY_FILE);
     std::fs::write(&file, markdown).with_context(|| format!("cannot write {}", file.display()))?;
+    let errors = records
+        .iter()
+        .filter(|r| r.verdict == results::Verdict::Error)
+        .count();
+    if errors > 0 {
+        eprintln!(
+            "{errors} attempts ended in an error (see their `error` in {}); once the cause is fixed, run again with --retry-errors",
+            out.join(RESULTS_FILE).display()
+        );
+    }
     Ok((text, records.len()))
 }
 
