@@ -1007,3 +1007,25 @@ fn the_bundled_suite_runs_against_a_real_llama_server() {
     assert!(stdout.contains("with up to 2 sessions at once"), "{stdout}");
     drop(server);
 }
+
+#[test]
+fn a_task_time_limit_stops_the_agent_and_the_check_still_decides() {
+    let engine = FakeEngine::start();
+    *engine.stall.lock().unwrap() = Some("STALL-ME");
+    let scene = Scene::new();
+    let suite = scene.dir.path().join("suite");
+    std::fs::create_dir_all(suite.join("hang/workspace")).unwrap();
+    std::fs::write(suite.join("hang/workspace/f.txt"), "x").unwrap();
+    std::fs::write(
+        suite.join("hang/task.toml"),
+        "task = \"STALL-ME\"\ncheck = \"test -f f.txt\"\ntimeout_s = 1\n",
+    )
+    .unwrap();
+    let out = scene.eval(&suite, &engine.url, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(engine.stalled.load(Ordering::SeqCst));
+    let results = scene.results();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["stop"], "timeout", "{}", results[0]);
+    assert_eq!(results[0]["verdict"], "pass", "{}", results[0]);
+}
