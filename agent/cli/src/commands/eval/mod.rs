@@ -507,7 +507,7 @@ fn write_summary(out: &Path, suite: &Suite, repeat: u32) -> anyhow::Result<(Stri
     // The table as it is; the totals as a list, one line each.
     let (table, totals) = text.split_once("\n\n").unwrap_or((&text, ""));
     markdown.push_str(table);
-    markdown.push('\n');
+    markdown.push_str("\n\n");
     for line in totals.lines().filter(|l| !l.is_empty()) {
         markdown.push_str(&format!("- {line}\n"));
     }
