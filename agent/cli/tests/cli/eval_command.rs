@@ -723,6 +723,34 @@ fn compare_shows_what_changed_task_by_task() {
         stdout.contains("fixed: 1, broken: 1, unchanged: 1"),
         "{stdout}"
     );
+    assert!(!stdout.contains("settings"), "A has no eval.json: {stdout}");
+
+    // Two output directories with their settings: what differs is named.
+    let a_dir = scene.dir.path().join("a");
+    std::fs::create_dir(&a_dir).unwrap();
+    std::fs::copy(&a, a_dir.join("results.jsonl")).unwrap();
+    let settings = |reasoning: &str| {
+        json!({"suite": "/s", "model": "server http://x", "reasoning": reasoning,
+               "toolset": "native", "temperature": 1.0, "top_p": 1.0, "min_p": 0.0,
+               "seed": null, "max_steps": 40, "max_tokens": 8192})
+        .to_string()
+    };
+    std::fs::write(a_dir.join("eval.json"), settings("medium")).unwrap();
+    std::fs::write(b_dir.join("eval.json"), settings("high")).unwrap();
+    let out = scene
+        .command(&[
+            "eval",
+            "compare",
+            a_dir.to_str().unwrap(),
+            b_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("settings (A → B): reasoning: \"medium\" → \"high\""),
+        "{stdout}"
+    );
 
     let missing = scene
         .command(&["eval", "compare", a.to_str().unwrap(), "/nonexistent/x"])

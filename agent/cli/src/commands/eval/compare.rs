@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::results::Results;
+use super::results::{Results, RunSettings, SETTINGS_FILE};
 use super::summary::{TaskTally, pass_rates, percent, table, tally};
 
 /// Arguments of `ossa eval compare`.
@@ -68,7 +68,26 @@ pub fn run(args: &CompareArgs) -> anyhow::Result<ExitCode> {
     let a = Results::read(&args.a, false)?;
     let b = Results::read(&args.b, false)?;
     print!("{}", render(&a, &b, &args.a, &args.b));
+    if let (Some(a), Some(b)) = (settings_of(&args.a), settings_of(&args.b)) {
+        let differences: Vec<String> = a
+            .differences(&b)
+            .into_iter()
+            .map(|d| format!("{}: {} → {}", d.key, d.this, d.other))
+            .collect();
+        if differences.is_empty() {
+            println!("settings: the same");
+        } else {
+            println!("settings (A → B): {}", differences.join("; "));
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The settings of the run in `path` (an output directory, or the results file in one).
+fn settings_of(path: &std::path::Path) -> Option<RunSettings> {
+    let dir = if path.is_dir() { path } else { path.parent()? };
+    let text = std::fs::read_to_string(dir.join(SETTINGS_FILE)).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// The comparison as text: a table of the tasks, the counts of each change, and totals.

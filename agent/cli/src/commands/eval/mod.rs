@@ -461,7 +461,11 @@ fn check_settings(out: &Path, settings: &RunSettings) -> anyhow::Result<()> {
         Ok(text) => {
             let before: RunSettings = serde_json::from_str(&text)
                 .with_context(|| format!("{} is not an ossa eval settings file", file.display()))?;
-            let differences = settings.differences(&before);
+            let differences: Vec<String> = settings
+                .differences(&before)
+                .into_iter()
+                .map(|d| format!("{}: {} now, {} before", d.key, d.this, d.other))
+                .collect();
             if !differences.is_empty() {
                 bail!(
                     "{} holds results made with other settings ({}); give another --out, or the same settings to resume",

@@ -215,9 +215,20 @@ pub struct RunSettings {
     pub max_tokens: u32,
 }
 
+/// A setting that differs between two runs: its name and its values in each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    /// The setting.
+    pub key: String,
+    /// Its value in this run (JSON).
+    pub this: String,
+    /// Its value in the other run (JSON).
+    pub other: String,
+}
+
 impl RunSettings {
-    /// The fields that differ from `other`, as `name: this vs other`.
-    pub fn differences(&self, other: &RunSettings) -> Vec<String> {
+    /// The settings that differ from `other`.
+    pub fn differences(&self, other: &RunSettings) -> Vec<Difference> {
         let (a, b) = (
             serde_json::to_value(self).unwrap_or_default(),
             serde_json::to_value(other).unwrap_or_default(),
@@ -227,11 +238,10 @@ impl RunSettings {
         };
         a.iter()
             .filter(|(key, value)| b.get(*key) != Some(*value))
-            .map(|(key, value)| {
-                format!(
-                    "{key}: {value} now, {} before",
-                    b.get(key).cloned().unwrap_or_default()
-                )
+            .map(|(key, value)| Difference {
+                key: key.clone(),
+                this: value.to_string(),
+                other: b.get(key).cloned().unwrap_or_default().to_string(),
             })
             .collect()
     }
@@ -434,8 +444,13 @@ pub(crate) mod tests {
             ..a.clone()
         };
         assert!(a.differences(&a).is_empty());
-        let diff = a.differences(&b);
-        assert_eq!(diff.len(), 1);
-        assert!(diff[0].starts_with("model:"), "{diff:?}");
+        assert_eq!(
+            a.differences(&b),
+            [Difference {
+                key: "model".into(),
+                this: "\"http://a\"".into(),
+                other: "\"http://b\"".into()
+            }]
+        );
     }
 }
