@@ -1057,3 +1057,54 @@ fn a_task_time_limit_stops_the_agent_and_the_check_still_decides() {
     assert_eq!(results[0]["stop"], "timeout", "{}", results[0]);
     assert_eq!(results[0]["verdict"], "pass", "{}", results[0]);
 }
+
+#[test]
+fn a_git_task_runs_on_its_pinned_commit() {
+    let engine = FakeEngine::start();
+    let scene = Scene::new();
+    let repo = scene.dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    git(&["init", "--quiet"]);
+    std::fs::write(repo.join("f.txt"), "one\n").unwrap();
+    git(&["add", "f.txt"]);
+    git(&["commit", "--quiet", "-m", "one"]);
+    let pinned = git(&["rev-parse", "HEAD"]);
+    std::fs::write(repo.join("f.txt"), "two\n").unwrap();
+    git(&["commit", "--quiet", "-am", "two"]);
+
+    let suite = scene.dir.path().join("suite");
+    std::fs::create_dir_all(suite.join("pinned")).unwrap();
+    std::fs::write(
+        suite.join("pinned/task.toml"),
+        format!(
+            "task = \"anything\"\ncheck = \"test \\\"$(cat f.txt)\\\" = one && test -d .git\"\ngit = \"{}\"\ncommit = \"{pinned}\"\n",
+            repo.display()
+        ),
+    )
+    .unwrap();
+    let out = scene.eval(&suite, &engine.url, &["--repeat", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cloning"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        verdicts(&scene.results()),
+        [
+            ("pinned".into(), 0, "pass".into()),
+            ("pinned".into(), 1, "pass".into())
+        ]
+    );
+}
