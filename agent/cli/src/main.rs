@@ -35,6 +35,8 @@ enum Command {
     Chat(commands::chat::Args),
     /// Replay a recorded transcript or a hand-written cassette.
     Replay(commands::replay::Args),
+    /// Run a suite of tasks, many sessions at once, and compare runs.
+    Eval(commands::eval::Args),
     /// Download a model from the Hugging Face Hub into the shared cache.
     Pull(commands::pull::Args),
     /// Show the effective settings and where each came from.
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
             Command::Run(args) => commands::run::run(args).await,
             Command::Chat(args) => commands::chat::run(args).await,
             Command::Replay(args) => commands::replay::run(args).await,
+            Command::Eval(args) => commands::eval::run(args).await,
             Command::Pull(args) => commands::pull::run(args).await,
             Command::Config(args) => commands::config::run(args).await,
             Command::Completions(args) => commands::completions::run(args).await,

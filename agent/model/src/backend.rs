@@ -225,6 +225,13 @@ pub trait Backend: Send + Sync {
         request: &GenerateRequest<'_>,
         on_token: &mut (dyn FnMut(TokenId) + Send),
     ) -> Result<Generation, ModelError>;
+
+    /// How many requests the engine serves at once, when it says (llama-server's
+    /// `total_slots`); `None` when unknown or not applicable. Callers that run several
+    /// sessions use it to give each its own slot ([`crate::HttpOptions::slot`]).
+    fn parallel_slots(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// The stop reason for a token, if it is one of the stop tokens.

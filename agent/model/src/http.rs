@@ -9,6 +9,14 @@
 //!   back from `return_token_ids` (vLLM) or, failing that, are recovered from the text
 //!   (`skip_special_tokens: false` keeps the harmony markers in it).
 //!
+//! Several sessions against one llama-server (`ossa eval --parallel N`) each pin their
+//! requests to a slot of their own with [`HttpOptions::slot`] (`"id_slot"`): the slot keeps
+//! that session's KV cache between its requests, where llama-server's own choice (the idle
+//! slot whose cached prompt is most similar) can hand a session's slot to another session
+//! that shares only the system prompt, evicting the first session's conversation (which
+//! then has to be prefilled again, or copied back from llama-server's host-memory prompt
+//! cache, `--cache-ram`, where it has one).
+//!
 //! Prompts are tokenized locally with [`O200kHarmony`], the vocabulary of every gpt-oss.
 //! Connection failures are retried with exponential backoff; once tokens have streamed, a
 //! failure is reported, never retried (the caller has already seen the tokens).
@@ -58,6 +66,11 @@ pub struct HttpOptions {
     pub backoff: Duration,
     /// Context size to report when the server does not say.
     pub context_size: Option<u32>,
+    /// llama-server only: the slot every request of this backend goes to (`"id_slot"`),
+    /// so one session's prompts keep reusing that slot's KV cache. `None` lets the server
+    /// choose. A pinned request waits while its slot is busy, so pin at most one
+    /// concurrent session to a slot ([`Backend::parallel_slots`] says how many there are).
+    pub slot: Option<u32>,
 }
 
 impl Default for HttpOptions {
@@ -71,6 +84,7 @@ impl Default for HttpOptions {
             attempts: 5,
             backoff: Duration::from_millis(250),
             context_size: None,
+            slot: None,
         }
     }
 }
@@ -85,6 +99,8 @@ pub struct HttpBackend {
     context_size: u32,
     options: HttpOptions,
     tokenizer: O200kHarmony,
+    /// llama-server's `total_slots`, when it reports it.
+    slots: Option<u32>,
 }
 
 /// Longest error body quoted in an error message.
@@ -119,6 +135,7 @@ impl HttpBackend {
             context_size: options.context_size.unwrap_or(131_072),
             options,
             tokenizer: O200kHarmony::new(),
+            slots: None,
         };
         let props = match api {
             Some(HttpApi::OpenAiCompletions) => None,
@@ -140,6 +157,9 @@ impl HttpBackend {
                 if let Some(n) = props["default_generation_settings"]["n_ctx"].as_u64() {
                     backend.context_size = n as u32;
                 }
+                backend.slots = props["total_slots"]
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok());
             }
             None => {
                 backend.api = HttpApi::OpenAiCompletions;
@@ -198,8 +218,9 @@ impl HttpBackend {
         })
     }
 
-    /// Sends a request, retrying connection failures and 503 (model still loading) with
-    /// exponential backoff. Other HTTP errors are returned at once with the body.
+    /// Sends a request, retrying failures that got no response (connection refused or
+    /// closed, timeouts) and 503 (model still loading) with exponential backoff. Other
+    /// HTTP errors are returned at once with the body.
     async fn send_with_retries(
         &self,
         url: &str,
@@ -225,7 +246,14 @@ impl HttpBackend {
                         body,
                     });
                 }
-                Err(err) if (err.is_connect() || err.is_timeout()) && attempt < attempts => {
+                // No response at all: refused, timed out, or a kept-alive connection the
+                // server closed just as it was reused (llama-server closes idle ones; with
+                // several sessions, one is always about to be reused). Nothing was
+                // generated for this request, so sending it again is safe.
+                Err(err)
+                    if (err.is_connect() || err.is_timeout() || err.is_request())
+                        && attempt < attempts =>
+                {
                     tracing::debug!(%url, attempt, "cannot connect: {err}; retrying in {delay:?}");
                 }
                 Err(source) => {
@@ -245,19 +273,25 @@ impl HttpBackend {
         let s = &request.sampler;
         let seed = s.seed.map_or(json!(-1), |seed| json!(seed));
         match self.api {
-            HttpApi::LlamaServer => json!({
-                "prompt": request.prompt,
-                "n_predict": request.max_new_tokens,
-                "stream": true,
-                "cache_prompt": true,
-                "return_tokens": true,
-                "temperature": s.temperature,
-                "top_p": s.top_p,
-                "min_p": s.min_p,
-                // llama-server's defaults (top_k 40, …) would change the distribution.
-                "top_k": 0,
-                "seed": seed,
-            }),
+            HttpApi::LlamaServer => {
+                let mut body = json!({
+                    "prompt": request.prompt,
+                    "n_predict": request.max_new_tokens,
+                    "stream": true,
+                    "cache_prompt": true,
+                    "return_tokens": true,
+                    "temperature": s.temperature,
+                    "top_p": s.top_p,
+                    "min_p": s.min_p,
+                    // llama-server's defaults (top_k 40, …) would change the distribution.
+                    "top_k": 0,
+                    "seed": seed,
+                });
+                if let Some(slot) = self.options.slot {
+                    body["id_slot"] = json!(slot);
+                }
+                body
+            }
             HttpApi::OpenAiCompletions => {
                 let stops: Vec<TokenId> = [
                     SpecialToken::Return,
@@ -337,6 +371,10 @@ impl Backend for HttpBackend {
             model_sha256: None,
             context_size: self.context_size,
         }
+    }
+
+    fn parallel_slots(&self) -> Option<u32> {
+        self.slots
     }
 
     async fn generate(

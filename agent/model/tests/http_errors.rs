@@ -190,6 +190,70 @@ async fn llama_server_gets_token_ids_and_cache_prompt() {
     assert_eq!(body["cache_prompt"], true);
     assert_eq!(body["n_predict"], 77);
     assert_eq!(body["stream"], true);
+    assert!(
+        body.get("id_slot").is_none(),
+        "no slot unless asked: {body}"
+    );
+}
+
+/// A kept-alive connection the server closes as it is reused gives no response at all:
+/// the request is sent again (several sessions against one server meet this).
+#[tokio::test]
+async fn a_connection_closed_without_a_response_is_retried() {
+    let (url, requests) = serve(
+        Some(PROPS),
+        None,
+        vec![
+            String::new(),
+            sse(&[r#"{"content":"<|return|>","tokens":[200002],"stop":true,"stop_type":"eos"}"#]),
+        ],
+    )
+    .await;
+    let backend = HttpBackend::connect(&url, fast_options()).await.unwrap();
+    let generation = backend
+        .generate(&GenerateRequest::new(&[200006, 1, 2]), &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(generation.stop, StopReason::Return);
+    let completions = requests
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.starts_with("POST /completion"))
+        .count();
+    assert_eq!(completions, 2);
+}
+
+/// Sessions run side by side each pin their requests to a slot of their own; the server's
+/// slot count is read from `/props`.
+#[tokio::test]
+async fn a_pinned_backend_sends_its_slot() {
+    const PROPS_WITH_SLOTS: &str = r#"{"model_path":"fake.gguf","total_slots":4,"default_generation_settings":{"n_ctx":4096}}"#;
+    let (url, requests) = serve(
+        Some(PROPS_WITH_SLOTS),
+        None,
+        vec![sse(&[
+            r#"{"content":"<|return|>","tokens":[200002],"stop":true,"stop_type":"eos"}"#,
+        ])],
+    )
+    .await;
+    let options = HttpOptions {
+        slot: Some(2),
+        ..fast_options()
+    };
+    let backend = HttpBackend::connect(&url, options).await.unwrap();
+    assert_eq!(backend.parallel_slots(), Some(4));
+    backend
+        .generate(&GenerateRequest::new(&[200006, 1, 2]), &mut |_| {})
+        .await
+        .unwrap();
+    let body = body_of(requests.lock().unwrap().last().unwrap());
+    assert_eq!(body["id_slot"], 2);
+    assert_eq!(body["cache_prompt"], true);
+
+    let (url, _) = serve(Some(PROPS), None, Vec::new()).await;
+    let unknown = HttpBackend::connect(&url, fast_options()).await.unwrap();
+    assert_eq!(unknown.parallel_slots(), None);
 }
 
 /// vLLM's `/v1/completions`: the request carries token ids and the harmony stop ids; the

@@ -146,3 +146,54 @@ fn http_backend_drives_a_real_llama_server() {
     });
     drop(server);
 }
+
+/// Two sessions pinned to their own slots of a two-slot server (as `ossa eval --parallel
+/// 2` runs them): each keeps its conversation cached while the other runs. (Whether a
+/// pinned request really lands in its slot cannot be told from outside: llama-server's
+/// host-memory prompt cache, `--cache-ram`, restores an evicted prompt too.)
+#[test]
+#[cfg_attr(
+    not(ossa_llama_server),
+    ignore = "needs llama-server: build it with scripts/llama-server.sh and export OSSA_LLAMA_SERVER"
+)]
+fn pinned_sessions_keep_their_own_slot_cache() {
+    let Some(binary) = server::llama_server_binary("pinned slots test") else {
+        return;
+    };
+    let server = server::Server::start_with_slots(&binary, &common::o200k_model_path(), 4096, 1, 2);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pinned = |slot| {
+            HttpBackend::connect(
+                &server.url,
+                HttpOptions {
+                    slot: Some(slot),
+                    ..HttpOptions::default()
+                },
+            )
+        };
+        let a = pinned(0).await.unwrap();
+        let b = pinned(1).await.unwrap();
+        assert_eq!(a.parallel_slots(), Some(2));
+        let tok = a.tokenizer();
+        let pa = common::prompt(tok, "What is the weather in Tokyo? Say it in a few words.");
+        let pb = common::prompt(tok, "Write two lines about the sea and the wind.");
+        let first = a.generate(&greedy(&pa, 8), &mut |_| {}).await.unwrap();
+        b.generate(&greedy(&pb, 8), &mut |_| {}).await.unwrap();
+        let mut next = pa.clone();
+        next.extend(&first.tokens);
+        next.extend(common::prompt(tok, "And tomorrow?"));
+        let second = a.generate(&greedy(&next, 4), &mut |_| {}).await.unwrap();
+        assert!(
+            second.prompt_reused as usize >= pa.len(),
+            "slot 0 kept session A: reused {} of {}",
+            second.prompt_reused,
+            next.len()
+        );
+    });
+    drop(server);
+}

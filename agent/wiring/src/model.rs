@@ -32,6 +32,10 @@ pub struct ServerSpec {
     pub model: Option<String>,
     /// Sent as a bearer token when set (`OSSA_API_KEY`).
     pub api_key: Option<String>,
+    /// llama-server only: the slot this session's requests are pinned to, so its KV
+    /// cache stays its own while other sessions use the server (see
+    /// [`HttpOptions::slot`]); `None` lets the server choose.
+    pub slot: Option<u32>,
 }
 
 /// Runtime settings of a local or remote model.
@@ -83,6 +87,7 @@ pub async fn open_backend(
                 model: server.model.clone(),
                 api_key: server.api_key.clone(),
                 context_size: runtime.ctx_size,
+                slot: server.slot,
                 ..HttpOptions::default()
             };
             Ok(Arc::new(HttpBackend::connect(&server.url, options).await?))

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod complete;
 pub mod completions;
 pub mod config;
+pub mod eval;
 pub mod parse;
 pub mod pull;
 pub mod render;

@@ -247,6 +247,7 @@ impl RuntimeArgs {
             }),
             model: self.server_model.clone(),
             api_key: std::env::var("OSSA_API_KEY").ok().filter(|k| !k.is_empty()),
+            slot: None,
         }
     }
 }
@@ -257,11 +258,24 @@ pub async fn open_backend(
     config: &Config,
     runtime: &RuntimeArgs,
 ) -> anyhow::Result<Arc<dyn Backend>> {
+    open_backend_pinned(config, runtime, None).await
+}
+
+/// [`open_backend`], with every request to a llama-server pinned to `slot` (one session
+/// per slot keeps its prefix cache; see [`ServerSpec::slot`]). Other models ignore it.
+pub async fn open_backend_pinned(
+    config: &Config,
+    runtime: &RuntimeArgs,
+    slot: Option<u32>,
+) -> anyhow::Result<Arc<dyn Backend>> {
     let source = match config.model() {
         Some(ModelChoice::Replay(path)) => ModelSource::Replay(path.clone()),
         Some(ModelChoice::Path(path)) => ModelSource::Gguf(path.clone()),
         Some(ModelChoice::Hf(reference)) => ModelSource::Gguf(super::pull::fetch(reference).await?),
-        Some(ModelChoice::Server(url)) => ModelSource::Server(runtime.server(url)),
+        Some(ModelChoice::Server(url)) => ModelSource::Server(ServerSpec {
+            slot,
+            ..runtime.server(url)
+        }),
         None => return Err(super::UsageError(super::pull::NO_MODEL.into()).into()),
     };
     let options = RuntimeOptions {
@@ -297,11 +311,12 @@ pub async fn open_tools(
     exec: &ExecOptions,
     python: bool,
 ) -> anyhow::Result<Box<dyn ToolExecutor>> {
-    let mut tools = SandboxTools::open(workspace, toolset, exec).await?;
-    if python {
-        let runtime = ossa_sandbox::SharedPythonRuntime::new(&ossa_sandbox::OssaHome::from_env()?);
-        tools = tools.with_python(toolset, runtime)?;
-    }
+    let python_runtime = if python {
+        Some(python_runtime()?)
+    } else {
+        None
+    };
+    let tools = sandbox_tools(workspace, toolset, exec, python_runtime).await?;
     if toolset == Toolset::Native {
         eprintln!("{}", tools.exec_status());
         if python {
@@ -311,6 +326,29 @@ pub async fn open_tools(
         }
     }
     Ok(Box::new(tools))
+}
+
+/// The sandboxed Python interpreter of ossa's data directory (fetched and compiled on
+/// first use), to share between the sessions of one process.
+pub fn python_runtime() -> anyhow::Result<ossa_sandbox::SharedPythonRuntime> {
+    Ok(ossa_sandbox::SharedPythonRuntime::new(
+        &ossa_sandbox::OssaHome::from_env()?,
+    ))
+}
+
+/// The tools of [`open_tools`] without the lines on stderr (for commands that run many
+/// sessions and say it once): gpt-oss's `python` tool when `python` is given.
+pub async fn sandbox_tools(
+    workspace: &Path,
+    toolset: Toolset,
+    exec: &ExecOptions,
+    python: Option<ossa_sandbox::SharedPythonRuntime>,
+) -> anyhow::Result<SandboxTools> {
+    let tools = SandboxTools::open(workspace, toolset, exec).await?;
+    match python {
+        Some(runtime) => tools.with_python(toolset, runtime),
+        None => Ok(tools),
+    }
 }
 
 /// The transcript writer: `path` if given, else a new file under the data directory.

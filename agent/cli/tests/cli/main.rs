@@ -4,5 +4,6 @@
 mod agent_commands;
 mod chat_terminal;
 mod complete_command;
+mod eval_command;
 mod hub_config;
 mod tools_command;

@@ -49,6 +49,17 @@ impl Server {
     /// Serves `model` with 1 thread, one slot, `ctx` tokens, full-size SWA cache (so
     /// prompt-cache reuse is exact, as in ossa's own backend) and special tokens in text.
     pub fn start(binary: &Path, model: &Path, ctx: u32, threads: u32) -> Server {
+        Server::start_with_slots(binary, model, ctx, threads, 1)
+    }
+
+    /// [`Server::start`] with `slots` parallel slots sharing the `ctx` tokens.
+    pub fn start_with_slots(
+        binary: &Path,
+        model: &Path,
+        ctx: u32,
+        threads: u32,
+        slots: u32,
+    ) -> Server {
         let port = {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap().port()
@@ -65,7 +76,7 @@ impl Server {
                 "-c",
                 &ctx.to_string(),
                 "-np",
-                "1",
+                &slots.to_string(),
             ])
             .args(["--swa-full", "--special", "-ngl", "0"])
             .stdout(Stdio::null())
