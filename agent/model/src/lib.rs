@@ -47,8 +47,8 @@ pub use error::ModelError;
 pub use http::{HttpApi, HttpBackend, HttpOptions};
 #[cfg(feature = "llama")]
 pub use llama::{
-    FlashAttention, GpuLayers, LlamaCppBackend, LlamaOptions, LlamaTokenizer, PrefillStats, argmax,
-    default_context_size, default_threads, shared_backend,
+    AttentionPlan, FlashAttention, GpuLayers, LlamaCppBackend, LlamaOptions, LlamaTokenizer,
+    PrefillStats, argmax, attention_plan, default_context_size, default_threads, shared_backend,
 };
 pub use o200k::{O200K_HARMONY_VOCAB_SIZE, O200kHarmony};
 pub use tokenizer::{

@@ -59,7 +59,9 @@ pub struct RuntimeArgs {
     /// Layers to offload to the GPU: all, none or a number (needs a GPU build; default all).
     #[arg(long, value_name = "all|none|N", value_parser = config::parse_gpu_layers)]
     pub gpu_layers: Option<GpuLayers>,
-    /// Flash attention (llama.cpp).
+    /// Flash attention (llama.cpp). `auto`: off when the model runs on the CPU only, where
+    /// llama.cpp's flash kernels make each agent step over a long cache several times
+    /// slower; llama.cpp's choice when layers are on a GPU.
     #[arg(long, value_enum, default_value = "auto")]
     pub flash_attn: Flash,
     /// Protocol of --server (default: detected).
@@ -82,7 +84,7 @@ pub enum Api {
 /// `--flash-attn` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Flash {
-    /// llama.cpp decides.
+    /// Off on the CPU only, llama.cpp's choice on a GPU.
     Auto,
     /// Always on.
     On,

@@ -73,7 +73,8 @@ impl std::str::FromStr for GpuLayers {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FlashAttention {
-    /// Let llama.cpp decide (it turns it on where the backend supports it).
+    /// Off when the model runs on the CPU only (see [`attention_plan`]); where layers are
+    /// offloaded to a GPU, llama.cpp decides (it turns it on where the GPU supports it).
     #[default]
     Auto,
     /// Always on.
@@ -254,7 +255,9 @@ impl LlamaCppBackend {
             call: tokenizer.special_id(SpecialToken::Call),
             end_of_text: tokenizer.special_id(SpecialToken::EndOfText),
         };
-        let ctx_params = context_params(context_size, threads, options.flash_attention);
+        let on_gpu = backend.supports_gpu_offload() && options.gpu_layers != GpuLayers::None;
+        let plan = attention_plan(options.flash_attention, on_gpu, context_size, &summary);
+        let ctx_params = context_params(context_size, threads, plan);
         let (jobs, job_rx) = std_mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = std_mpsc::sync_channel::<Result<u32, ModelError>>(1);
         let worker_model = Arc::clone(&model);
@@ -461,8 +464,57 @@ fn progress_bar(path: &Path) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-fn context_params(n_ctx: u32, threads: u32, flash: FlashAttention) -> LlamaContextParams {
+/// How the context computes attention: whether with llama.cpp's flash-attention kernels,
+/// and how many tokens one compute batch (`n_ubatch`) holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttentionPlan {
+    /// Flash attention as llama.cpp is asked for it.
+    pub flash: FlashAttention,
+    /// Tokens per compute batch.
+    pub n_ubatch: u32,
+}
+
+/// The largest compute batch, as llama.cpp's default.
+const MAX_UBATCH: u32 = 512;
+/// Without flash attention, each compute batch materialises its attention scores
+/// (`n_ubatch × n_ctx × n_head` f32, and the softmax of it): this bounds them.
+const SCORES_BUDGET_BYTES: u64 = 1 << 30;
+
+/// Resolves [`FlashAttention::Auto`] for this machine and sizes the compute batch.
+///
+/// On the CPU, llama.cpp's flash-attention kernels are fast for a big batch over a short
+/// cache (a fresh prompt) but slow for a small batch over a long one, which is what an agent
+/// step is with prefix reuse (50–500 new tokens after thousands of cached ones): `cargo
+/// bench -p ossa-model --bench reuse` measured a 50-token step after 8k cached tokens at
+/// 258 ms with flash attention and 36 ms without (a fresh 8k prefill: 2.1 s with, 3.3 s
+/// without), and decode after a long prompt faster without too. So a CPU-only run turns it
+/// off and keeps the attention scores within [`SCORES_BUDGET_BYTES`] with a smaller compute
+/// batch. With layers on a GPU, llama.cpp's own choice stands.
+pub fn attention_plan(
+    flash: FlashAttention,
+    on_gpu: bool,
+    n_ctx: u32,
+    summary: &GptOssSummary,
+) -> AttentionPlan {
     let flash = match flash {
+        FlashAttention::Auto if !on_gpu => FlashAttention::Off,
+        other => other,
+    };
+    let n_ubatch = match flash {
+        FlashAttention::Off => {
+            // Scores and their softmax: two f32 matrices per compute batch.
+            let per_token = 2 * 4 * u64::from(n_ctx.max(1)) * u64::from(summary.n_head.max(1));
+            let fits = (SCORES_BUDGET_BYTES / per_token).clamp(32, u64::from(MAX_UBATCH)) as u32;
+            // A power of two, as llama.cpp's kernels prefer.
+            1 << fits.ilog2()
+        }
+        FlashAttention::Auto | FlashAttention::On => MAX_UBATCH,
+    };
+    AttentionPlan { flash, n_ubatch }
+}
+
+fn context_params(n_ctx: u32, threads: u32, plan: AttentionPlan) -> LlamaContextParams {
+    let flash = match plan.flash {
         FlashAttention::Auto => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_AUTO,
         FlashAttention::On => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_ENABLED,
         FlashAttention::Off => llama_cpp_sys_2::LLAMA_FLASH_ATTN_TYPE_DISABLED,
@@ -471,7 +523,7 @@ fn context_params(n_ctx: u32, threads: u32, flash: FlashAttention) -> LlamaConte
     LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx))
         .with_n_batch(2048)
-        .with_n_ubatch(512)
+        .with_n_ubatch(plan.n_ubatch)
         .with_n_seq_max(1)
         .with_n_threads(threads)
         .with_n_threads_batch(threads)
@@ -621,5 +673,40 @@ mod tests {
         assert!((4096..=32_768).contains(&ctx), "{ctx}");
         // Never above the training context.
         assert_eq!(default_context_size(&summary(2048, 2)), 2048);
+    }
+
+    #[test]
+    fn attention_on_the_cpu_goes_without_flash_kernels_within_a_scores_budget() {
+        let model = summary(131_072, 24);
+        let plan = |flash, on_gpu, n_ctx| attention_plan(flash, on_gpu, n_ctx, &model);
+        // 2 × 4 bytes × 4096 × 64 heads = 2 MiB per token of batch: 512 fit in 1 GiB.
+        assert_eq!(
+            plan(FlashAttention::Auto, false, 4096),
+            AttentionPlan {
+                flash: FlashAttention::Off,
+                n_ubatch: 512
+            }
+        );
+        assert_eq!(plan(FlashAttention::Auto, false, 32_768).n_ubatch, 64);
+        assert_eq!(plan(FlashAttention::Auto, false, 20_000).n_ubatch, 64);
+        assert_eq!(
+            plan(FlashAttention::Off, true, 1 << 20).n_ubatch,
+            32,
+            "floor"
+        );
+        // On a GPU, or when asked for, llama.cpp's flash attention with full batches.
+        for (flash, on_gpu) in [
+            (FlashAttention::Auto, true),
+            (FlashAttention::On, false),
+            (FlashAttention::On, true),
+        ] {
+            assert_eq!(
+                plan(flash, on_gpu, 32_768),
+                AttentionPlan {
+                    flash,
+                    n_ubatch: 512
+                }
+            );
+        }
     }
 }
