@@ -4,7 +4,7 @@
 //! missing and gated repositories, offline mode, and a split model fetched whole and
 //! loaded as one. Never the real network.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

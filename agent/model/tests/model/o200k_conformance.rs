@@ -4,7 +4,7 @@
 //! llama.cpp's vocabulary of the tiny model that carries the full o200k_harmony vocabulary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use ossa_model::{O200kHarmony, Tokenizer, encode_rendered};
 use ossa_prompts::{Conversation, RenderOptions, Role, render_conversation_for_completion};

@@ -3,7 +3,7 @@
 //! KV prefix reuse (logits after reuse equal a fresh run).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
