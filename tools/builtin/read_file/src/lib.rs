@@ -143,7 +143,8 @@ fn push_number(out: &mut String, number: u64) {
         }
     }
     let start = at.min(digits.len() - 6);
-    out.extend(digits[start..].iter().map(|&byte| char::from(byte)));
+    // ASCII digits and spaces: always UTF-8.
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
     out.push('\t');
 }
 
