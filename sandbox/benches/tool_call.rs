@@ -10,7 +10,10 @@
 //! series' total p50. The phases' p50s need not add up to the total exactly.
 //!
 //! `-- --warm-only` makes only warm calls (20 000 of them, no breakdown, no cold starts),
-//! for profilers: `perf record -g <bench binary> --warm-only`.
+//! for profilers: `perf record --call-graph dwarf <bench binary> --warm-only` (the first
+//! load compiles the component; `perf report --time 30%-100%` leaves that out). Guest
+//! frames are named `wasm[0]::function[N]` in the compiled artifact; the names are in
+//! the component when the guests are built with `CARGO_PROFILE_RELEASE_STRIP=false`.
 
 use std::fmt::Write as _;
 use std::fs;
