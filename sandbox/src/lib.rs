@@ -53,6 +53,6 @@ pub use python::{
     CellOutput, PythonCommands, PythonNotebook, PythonPolicy, PythonRuntime, PythonSession,
     SharedPythonRuntime,
 };
-pub use tool::{Tool, ToolInfo, ToolOutput};
+pub use tool::{CallPhases, Tool, ToolInfo, ToolOutput};
 pub use toolbox::{OssaHome, ToolSource, Toolbox, ToolboxError, builtin_policy};
 pub use workspace::{WorkspaceError, check_workspace, read_workspace_file};

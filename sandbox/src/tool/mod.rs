@@ -189,7 +189,30 @@ impl Tool {
     /// Every call gets a fresh instance. The call is cancelled at the policy's
     /// timeout, also while the tool waits in a host call.
     pub async fn call(&self, args_json: &str, workspace: &Path) -> Result<ToolOutput, ToolFailure> {
+        self.call_recording(args_json, workspace, None).await
+    }
+
+    /// [`Tool::call`], recording where the time went in `phases` (for the `tool_call`
+    /// bench). Not part of the stable API.
+    #[doc(hidden)]
+    pub async fn call_timed(
+        &self,
+        args_json: &str,
+        workspace: &Path,
+        phases: &mut CallPhases,
+    ) -> Result<ToolOutput, ToolFailure> {
+        self.call_recording(args_json, workspace, Some(phases))
+            .await
+    }
+
+    async fn call_recording(
+        &self,
+        args_json: &str,
+        workspace: &Path,
+        mut phases: Option<&mut CallPhases>,
+    ) -> Result<ToolOutput, ToolFailure> {
         let started = Instant::now();
+        let mut clock = PhaseClock::new(started, phases.is_some());
         let name = self.name();
         check_args(name, args_json)?;
         let policy = &self.inner.policy;
@@ -206,6 +229,7 @@ impl Tool {
             })?),
         };
         let monitor = Arc::new(CallMonitor::new(policy.write_limit_bytes()));
+        clock.lap(&mut phases, |p| &mut p.prepare);
         let stdout = CapturedOutput::new(policy.output_limit_bytes(), Arc::clone(&monitor));
         let stderr = CapturedOutput::new(policy.output_limit_bytes(), Arc::clone(&monitor));
         let mount = workspace
@@ -220,6 +244,7 @@ impl Tool {
                     detail,
                 )
             })?;
+        clock.lap(&mut phases, |p| &mut p.wasi);
         let exec = policy.exec.as_ref().map(|grant| ExecCall {
             workspace: workspace.clone(),
             grant: grant.clone(),
@@ -237,17 +262,25 @@ impl Tool {
             policy.call_timeout(),
             exec,
         );
+        clock.lap(&mut phases, |p| &mut p.store);
         let pre = &self.inner.pre;
+        let mut instantiated = None;
         let run = async {
             let instance = pre.instantiate_async(&mut store).await?;
+            instantiated = clock.recording.then(Instant::now);
             instance.call_call(&mut store, args_json).await
         };
         // The epoch deadline stops busy guests at the timeout; this outer timeout stops
         // guests blocked in a host call, a little later so the epoch (which reports
         // the precise trap) usually wins.
         let outcome = tokio::time::timeout(policy.call_timeout() + 5 * EPOCH_TICK, run).await;
+        if let Some(at) = instantiated {
+            clock.lap_at(&mut phases, at, |p| &mut p.instantiate);
+        }
+        clock.lap(&mut phases, |p| &mut p.run);
         let memory_limit_hit = store.data().limiter.memory_limit_hit();
         drop(store);
+        clock.lap(&mut phases, |p| &mut p.teardown);
         let report = Report {
             name,
             policy,
@@ -262,7 +295,67 @@ impl Tool {
             Ok(Ok(Err(guest_error))) => return Err(report.guest_error(guest_error)),
             Ok(Ok(Ok(text))) => text,
         };
-        report.success(text, started.elapsed())
+        let output = report.success(text, started.elapsed());
+        clock.lap(&mut phases, |p| &mut p.report);
+        output
+    }
+}
+
+/// Where the time of one call went (see [`Tool::call_timed`]). Each phase is the wall
+/// time from the end of the one before.
+#[doc(hidden)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CallPhases {
+    /// Checking the arguments and the workspace; the call's monitor.
+    pub prepare: Duration,
+    /// The WASI context: output pipes, preopened directories, network check.
+    pub wasi: Duration,
+    /// The store, its limiter and epoch deadline.
+    pub store: Duration,
+    /// Instantiating the component (pool slot, memory image, start functions).
+    pub instantiate: Duration,
+    /// The guest's `call`, host calls included, and the copy of its result.
+    pub run: Duration,
+    /// Dropping the store (the instance's slot goes back to the pool).
+    pub teardown: Duration,
+    /// Turning the outcome into output or a failure.
+    pub report: Duration,
+}
+
+/// Laps for [`CallPhases`]; does nothing unless recording.
+struct PhaseClock {
+    recording: bool,
+    last: Instant,
+}
+
+impl PhaseClock {
+    fn new(started: Instant, recording: bool) -> Self {
+        PhaseClock {
+            recording,
+            last: started,
+        }
+    }
+
+    fn lap(
+        &mut self,
+        phases: &mut Option<&mut CallPhases>,
+        field: fn(&mut CallPhases) -> &mut Duration,
+    ) {
+        if self.recording {
+            self.lap_at(phases, Instant::now(), field);
+        }
+    }
+
+    fn lap_at(
+        &mut self,
+        phases: &mut Option<&mut CallPhases>,
+        at: Instant,
+        field: fn(&mut CallPhases) -> &mut Duration,
+    ) {
+        if let Some(phases) = phases.as_deref_mut() {
+            *field(phases) = at.saturating_duration_since(self.last);
+            self.last = at;
+        }
     }
 }
 

@@ -439,3 +439,21 @@ async fn the_workspace_is_also_at_its_real_path_and_no_wider() {
     assert_eq!(run(policy(Access::None), all).await.unwrap().text, "");
     host_still_works(&scene).await;
 }
+
+#[tokio::test]
+async fn a_call_starts_from_fresh_memory_whatever_the_last_one_left() {
+    let scene = Scene::new();
+    let tool = attacker(policy(Access::Read)).await;
+    for secret in ["first-secret", "second-secret", "third-secret"] {
+        let args = json!({"attack": "remember", "extra": secret, "amount": 2});
+        let output = tool
+            .call(&args.to_string(), &scene.workspace())
+            .await
+            .unwrap();
+        assert_eq!(
+            output.text, "calls before this one: 0; secret left before: \"\"",
+            "{secret}"
+        );
+    }
+    host_still_works(&scene).await;
+}

@@ -5,6 +5,8 @@
 
 use std::hint::black_box;
 use std::io::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ossa_tool_sdk::{Tool, ToolError};
@@ -95,6 +97,7 @@ impl Tool for Attack {
                 Ok(format!("wrote {amount} MiB"))
             }
             "big_output" => Ok("y".repeat((amount as usize) << 20)),
+            "remember" => Ok(remember(args.extra.unwrap_or_default(), amount)),
             "panic" => panic!("the attack tool panicked on purpose"),
             "exit" => std::process::exit(3),
             other => Err(ToolError::InvalidArgs(format!("unknown attack {other}"))),
@@ -116,6 +119,21 @@ fn plant_symlink(target: &str, link: &str) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::last_os_error())
     }
+}
+
+/// Leaves `secret` behind in static memory and `amount` MiB of heap, and reports what
+/// an earlier call left: a call must start from the component's initial memory, not
+/// from what the last call of the same pooled slot wrote.
+fn remember(secret: String, amount: u64) -> String {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    static LAST: Mutex<String> = Mutex::new(String::new());
+    let calls = CALLS.fetch_add(1, Ordering::SeqCst);
+    let mut last = LAST.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let before = std::mem::replace(&mut *last, secret.clone());
+    // Heap pages full of the secret, never freed.
+    let heap = secret.repeat(((amount as usize) << 20) / secret.len().max(1));
+    std::mem::forget(black_box(heap));
+    format!("calls before this one: {calls}; secret left before: {before:?}")
 }
 
 /// Recursion that the optimiser cannot turn into a loop.

@@ -1,5 +1,6 @@
 //! `read_file`: a text file of the workspace as numbered lines, a window at a time.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 
@@ -110,7 +111,9 @@ fn render(
             ));
             return Ok(out);
         }
-        out.push_str(&format!("{number:>6}\t{}\n", clip(&line)));
+        push_number(&mut out, number);
+        out.push_str(&clip(&line));
+        out.push('\n');
         returned += 1;
     }
     if number == 0 {
@@ -124,18 +127,48 @@ fn render(
     Ok(out)
 }
 
+/// Appends `number` right-aligned in six columns (wider when it has more digits) and a
+/// tab, as `format!("{number:>6}\t")` would, without the formatting machinery (it runs
+/// once per line).
+fn push_number(out: &mut String, number: u64) {
+    let mut digits = [b' '; 20];
+    let mut at = digits.len();
+    let mut rest = number;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    let start = at.min(digits.len() - 6);
+    // ASCII digits and spaces: always UTF-8.
+    out.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+    out.push('\t');
+}
+
 /// The line without its end-of-line bytes, lossily decoded and cut to
-/// [`MAX_LINE_CHARS`].
-fn clip(line: &[u8]) -> String {
+/// [`MAX_LINE_CHARS`]. Borrowed when the line is valid UTF-8 and short enough, which
+/// is almost always.
+fn clip(line: &[u8]) -> Cow<'_, str> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let text = String::from_utf8_lossy(line);
+    let text = match std::str::from_utf8(line) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(line),
+    };
+    // A line of at most MAX_LINE_CHARS bytes has at most as many characters: only
+    // longer ones need counting.
+    if text.len() <= MAX_LINE_CHARS {
+        return text;
+    }
     match text.char_indices().nth(MAX_LINE_CHARS) {
-        Some((cut, _)) => format!(
+        Some((cut, _)) => Cow::Owned(format!(
             "{}… [line cut at {MAX_LINE_CHARS} characters]",
             &text[..cut]
-        ),
-        None => text.into_owned(),
+        )),
+        None => text,
     }
 }
 
@@ -173,5 +206,23 @@ mod tests {
     fn long_lines_are_cut() {
         let long = "x".repeat(MAX_LINE_CHARS + 5);
         assert!(clip(long.as_bytes()).ends_with("[line cut at 2000 characters]"));
+        // Counted in characters, not bytes.
+        let wide = "é".repeat(MAX_LINE_CHARS);
+        assert_eq!(clip(wide.as_bytes()), wide);
+        let wider = "é".repeat(MAX_LINE_CHARS + 1);
+        assert_eq!(
+            clip(wider.as_bytes()),
+            format!("{wide}… [line cut at 2000 characters]")
+        );
+        assert_eq!(clip(b"a\xffb\r\n"), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn numbers_are_right_aligned_like_format() {
+        for number in [0, 7, 42, 99_999, 999_999, 1_000_000, 123_456_789, u64::MAX] {
+            let mut out = String::new();
+            push_number(&mut out, number);
+            assert_eq!(out, format!("{number:>6}\t"));
+        }
     }
 }
