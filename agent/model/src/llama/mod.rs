@@ -52,6 +52,13 @@ pub enum GpuLayers {
     Count(u32),
 }
 
+impl GpuLayers {
+    /// Whether any layer is asked to go to the GPU (`Count(0)` is the CPU, as `None`).
+    pub fn offloads(self) -> bool {
+        !matches!(self, GpuLayers::None | GpuLayers::Count(0))
+    }
+}
+
 impl std::str::FromStr for GpuLayers {
     type Err = ModelError;
 
@@ -255,7 +262,7 @@ impl LlamaCppBackend {
             call: tokenizer.special_id(SpecialToken::Call),
             end_of_text: tokenizer.special_id(SpecialToken::EndOfText),
         };
-        let on_gpu = backend.supports_gpu_offload() && options.gpu_layers != GpuLayers::None;
+        let on_gpu = backend.supports_gpu_offload() && options.gpu_layers.offloads();
         let plan = attention_plan(options.flash_attention, on_gpu, context_size, &summary);
         let ctx_params = context_params(context_size, threads, plan);
         let (jobs, job_rx) = std_mpsc::channel::<Job>();
@@ -661,6 +668,8 @@ mod tests {
         assert_eq!("all".parse::<GpuLayers>().unwrap(), GpuLayers::All);
         assert_eq!("none".parse::<GpuLayers>().unwrap(), GpuLayers::None);
         assert_eq!("12".parse::<GpuLayers>().unwrap(), GpuLayers::Count(12));
+        assert!(GpuLayers::All.offloads() && GpuLayers::Count(12).offloads());
+        assert!(!GpuLayers::None.offloads() && !GpuLayers::Count(0).offloads());
         let err = "most".parse::<GpuLayers>().unwrap_err().to_string();
         assert!(err.contains("'all', 'none' or a number"), "{err}");
     }
