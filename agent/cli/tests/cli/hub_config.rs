@@ -174,11 +174,17 @@ fn pull_then_complete_and_run_load_the_cached_model_offline() {
         "Fix the failing test.",
     ]);
     let stderr = text(&out.stderr);
-    assert!(
-        matches!(out.status.code(), Some(3 | 4)),
-        "the random model cannot finish: {:?}\n{stderr}",
-        out.status.code()
-    );
+    // Random weights rarely end a turn, but sampled noise that stops is kept as an answer
+    // through the noted recovery; either way the run loaded the cached model and took a step.
+    match out.status.code() {
+        Some(0) => assert!(
+            stderr.contains("recovered from malformed output"),
+            "random text is an answer only through the noted recovery:\n{stderr}"
+        ),
+        Some(3 | 4) => {}
+        other => panic!("expected 0, 3 or 4, got {other:?}:\n{stderr}"),
+    }
+    assert!(stderr.contains("── step 1"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     let recorded = ossa_agent::Transcript::read(&transcript).unwrap();
     let header = recorded.header.as_ref().unwrap();
