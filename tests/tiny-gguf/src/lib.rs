@@ -240,16 +240,76 @@ fn build(spec: &Spec) -> io::Result<Model> {
         VocabKind::Tiny { merges } => vocab::tiny(merges),
         VocabKind::O200kHarmony => vocab::o200k_harmony(),
     };
-    let n_vocab = vocab.tokens.len() as u64;
+    let name = format!("ossa tiny gpt-oss ({})", spec.file_name());
+    let kvs = metadata(spec, &vocab, &name);
+    let tensors = random_tensors(spec, vocab.tokens.len() as u64);
+    Ok((kvs, tensors))
+}
+
+/// Writes a gpt-oss GGUF with `vocab`, the hyperparameters of `spec` and the given
+/// tensors (trained weights, for instance), named `name` in `general.name`. The tensors
+/// must be the set [`tensor_plan`] lists, in any order.
+pub fn write_model(
+    spec: &Spec,
+    vocab: &vocab::Vocabulary,
+    name: &str,
+    tensors: &[Tensor],
+    path: &Path,
+) -> io::Result<()> {
+    check(spec)?;
+    let expected = tensor_plan(spec, vocab.tokens.len() as u64);
+    for (want, dims, ..) in &expected {
+        match tensors.iter().find(|t| &t.name == want) {
+            Some(t) if &t.dims == dims => {}
+            Some(t) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("tensor {want} has dims {:?}, expected {dims:?}", t.dims),
+                ));
+            }
+            None => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("tensor {want} is missing"),
+                ));
+            }
+        }
+    }
+    if tensors.len() != expected.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} tensors given, the model has {}",
+                tensors.len(),
+                expected.len()
+            ),
+        ));
+    }
+    let kvs = metadata(spec, vocab, name);
+    let file = fs::File::create(path)?;
+    gguf::write(&mut BufWriter::new(file), &kvs, tensors)
+}
+
+/// Writes a model with `vocab` and seeded random weights: the vocabulary is what matters
+/// (a tokenizer to load), the weights only make it a loadable model.
+pub fn write_random_with_vocab(
+    spec: &Spec,
+    vocab: &vocab::Vocabulary,
+    name: &str,
+    path: &Path,
+) -> io::Result<()> {
+    let tensors = random_tensors(spec, vocab.tokens.len() as u64);
+    write_model(spec, vocab, name, &tensors, path)
+}
+
+/// The metadata of a gpt-oss GGUF with the hyperparameters of `spec` and `vocab`.
+fn metadata(spec: &Spec, vocab: &vocab::Vocabulary, name: &str) -> Vec<(String, Value)> {
     let arch = "gpt-oss";
     let u32_kv = |key: &str, v: u32| (format!("{arch}.{key}"), Value::U32(v));
     let f32_kv = |key: &str, v: f32| (format!("{arch}.{key}"), Value::F32(v));
     let mut kvs: Vec<(String, Value)> = vec![
         ("general.architecture".into(), Value::Str(arch.into())),
-        (
-            "general.name".into(),
-            Value::Str(format!("ossa tiny gpt-oss ({})", spec.file_name())),
-        ),
+        ("general.name".into(), Value::Str(name.to_string())),
         (
             "general.file_type".into(),
             // llama_ftype: MOSTLY_MXFP4_MOE (38), MOSTLY_F16 (1), ALL_F32 (0).
@@ -324,6 +384,12 @@ fn build(spec: &Spec) -> io::Result<Model> {
         }
     }
 
+    kvs
+}
+
+/// The tensors of the model: name, ggml dims, storage, and the standard deviation of its
+/// random initialisation (`None`: a norm of ones).
+pub fn tensor_plan(spec: &Spec, n_vocab: u64) -> Vec<(String, Vec<u64>, TensorType, Option<f32>)> {
     let e = u64::from(spec.embd);
     let q = u64::from(spec.heads * spec.head_dim);
     let kv = u64::from(spec.kv_heads * spec.head_dim);
@@ -410,7 +476,11 @@ fn build(spec: &Spec) -> io::Result<Model> {
     }
     plan.retain(|(name, ..)| !spec.faults.drop.contains(name));
 
-    let tensors = plan
+    plan
+}
+
+fn random_tensors(spec: &Spec, n_vocab: u64) -> Vec<Tensor> {
+    tensor_plan(spec, n_vocab)
         .into_iter()
         .map(|(name, dims, ty, std)| {
             let n: u64 = dims.iter().product();
@@ -430,8 +500,7 @@ fn build(spec: &Spec) -> io::Result<Model> {
                 data,
             }
         })
-        .collect();
-    Ok((kvs, tensors))
+        .collect()
 }
 
 #[cfg(test)]

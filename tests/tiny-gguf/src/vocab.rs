@@ -151,29 +151,47 @@ fn pre_split(text: &str) -> Vec<&str> {
 /// Learns `n_merges` byte-level BPE merges from the toy corpus (deterministic: ties break
 /// on the byte strings), then appends 16 harmony special slots in o200k order.
 pub fn tiny(n_merges: usize) -> Vocabulary {
+    let mut words: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    for word in pre_split(CORPUS) {
+        *words.entry(word.as_bytes().to_vec()).or_default() += 1;
+    }
+    learn(&words, n_merges, |_, _| true)
+}
+
+/// Learns up to `n_merges` byte-level BPE merges from pre-tokenized `words` (each with how
+/// often it occurs), merging only the pairs `allow` accepts (given the bytes of the left
+/// and right token), then appends 16 harmony special slots in o200k order. Deterministic:
+/// ties break on the byte strings.
+pub fn learn(
+    words: &BTreeMap<Vec<u8>, u64>,
+    n_merges: usize,
+    allow: impl Fn(&[u8], &[u8]) -> bool,
+) -> Vocabulary {
     let table = byte_to_unicode();
     let mut token_bytes: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
-    let mut words: BTreeMap<Vec<u32>, u64> = BTreeMap::new();
-    for word in pre_split(CORPUS) {
-        let ids = word.bytes().map(u32::from).collect();
-        *words.entry(ids).or_default() += 1;
-    }
+    let mut words: Vec<(Vec<u32>, u64)> = words
+        .iter()
+        .map(|(word, n)| (word.iter().map(|b| u32::from(*b)).collect(), *n))
+        .collect();
     let mut merges = Vec::with_capacity(n_merges);
     for _ in 0..n_merges {
-        let mut counts: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+        let mut counts: HashMap<(u32, u32), u64> = HashMap::new();
         for (word, n) in &words {
             for pair in word.windows(2) {
                 *counts.entry((pair[0], pair[1])).or_default() += n;
             }
         }
-        let best = counts.iter().max_by(|(a, na), (b, nb)| {
-            na.cmp(nb).then_with(|| {
-                // Prefer the lexicographically smaller pair on ties.
-                let ka = (&token_bytes[a.0 as usize], &token_bytes[a.1 as usize]);
-                let kb = (&token_bytes[b.0 as usize], &token_bytes[b.1 as usize]);
-                kb.cmp(&ka)
-            })
-        });
+        let best = counts
+            .iter()
+            .filter(|((a, b), _)| allow(&token_bytes[*a as usize], &token_bytes[*b as usize]))
+            .max_by(|(a, na), (b, nb)| {
+                na.cmp(nb).then_with(|| {
+                    // Prefer the lexicographically smaller pair on ties.
+                    let ka = (&token_bytes[a.0 as usize], &token_bytes[a.1 as usize]);
+                    let kb = (&token_bytes[b.0 as usize], &token_bytes[b.1 as usize]);
+                    kb.cmp(&ka)
+                })
+            });
         let Some((&(left, right), _)) = best else {
             break;
         };
@@ -186,23 +204,23 @@ pub fn tiny(n_merges: usize) -> Vocabulary {
             to_gpt2(&table, &token_bytes[right as usize])
         ));
         token_bytes.push(merged);
-        words = words
-            .into_iter()
-            .fold(BTreeMap::new(), |mut acc, (word, n)| {
-                let mut out = Vec::with_capacity(word.len());
-                let mut i = 0;
-                while i < word.len() {
-                    if i + 1 < word.len() && word[i] == left && word[i + 1] == right {
-                        out.push(new_id);
-                        i += 2;
-                    } else {
-                        out.push(word[i]);
-                        i += 1;
-                    }
+        for (word, _) in &mut words {
+            if word.len() < 2 {
+                continue;
+            }
+            let mut out = Vec::with_capacity(word.len());
+            let mut i = 0;
+            while i < word.len() {
+                if i + 1 < word.len() && word[i] == left && word[i + 1] == right {
+                    out.push(new_id);
+                    i += 2;
+                } else {
+                    out.push(word[i]);
+                    i += 1;
                 }
-                *acc.entry(out).or_default() += n;
-                acc
-            });
+            }
+            *word = out;
+        }
     }
     let first_special = token_bytes.len() as u32;
     let mut tokens: Vec<String> = token_bytes.iter().map(|b| to_gpt2(&table, b)).collect();
@@ -216,6 +234,59 @@ pub fn tiny(n_merges: usize) -> Vocabulary {
         types,
         merges,
         first_special,
+    }
+}
+
+/// Byte-pair encoding with a [`Vocabulary`]'s merges, the way llama.cpp's `gpt2` tokenizer
+/// applies them to one pre-tokenized chunk: repeatedly merge the adjacent pair of lowest
+/// merge rank (leftmost first).
+#[derive(Debug, Clone)]
+pub struct Encoder {
+    /// (left id, right id) → (rank, merged id).
+    merges: HashMap<(u32, u32), (usize, u32)>,
+}
+
+impl Encoder {
+    /// The encoder of `vocab`'s byte tokens and merges.
+    pub fn new(vocab: &Vocabulary) -> Encoder {
+        let ids: HashMap<&str, u32> = vocab
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(id, token)| (token.as_str(), id as u32))
+            .collect();
+        let merges = vocab
+            .merges
+            .iter()
+            .enumerate()
+            .filter_map(|(rank, merge)| {
+                let (left, right) = merge.split_once(' ')?;
+                let merged = ids.get(format!("{left}{right}").as_str())?;
+                Some(((*ids.get(left)?, *ids.get(right)?), (rank, *merged)))
+            })
+            .collect();
+        Encoder { merges }
+    }
+
+    /// The ids of one pre-tokenized chunk (byte tokens have the byte's value as id).
+    pub fn encode_chunk(&self, chunk: &[u8]) -> Vec<u32> {
+        let mut ids: Vec<u32> = chunk.iter().map(|b| u32::from(*b)).collect();
+        loop {
+            let best = ids
+                .windows(2)
+                .enumerate()
+                .filter_map(|(i, pair)| {
+                    self.merges
+                        .get(&(pair[0], pair[1]))
+                        .map(|(rank, merged)| (*rank, i, *merged))
+                })
+                .min();
+            let Some((_, i, merged)) = best else {
+                return ids;
+            };
+            ids[i] = merged;
+            ids.remove(i + 1);
+        }
     }
 }
 
