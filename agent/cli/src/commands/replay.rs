@@ -62,10 +62,31 @@ pub struct Args {
     pub python: bool,
 }
 
+/// The vocabulary the recorded tokens are in: that of the local model the session ran on
+/// when it is still there (a model with its own vocabulary, such as ossa-nano, records
+/// its own ids), else o200k_harmony, every gpt-oss's.
+fn recorded_vocabulary(
+    transcript: &ossa_agent::Transcript,
+) -> anyhow::Result<std::sync::Arc<dyn ossa_model::Tokenizer>> {
+    let model = transcript
+        .header
+        .as_ref()
+        .filter(|header| header.model.backend == "llama_cpp")
+        .and_then(|header| header.model.path.as_deref())
+        .map(std::path::Path::new)
+        .filter(|path| path.is_file());
+    match model {
+        Some(path) => Ok(std::sync::Arc::new(ossa_model::LlamaTokenizer::from_file(
+            path,
+        )?)),
+        None => Ok(ossa_agent::harmony_tokenizer()),
+    }
+}
+
 /// Runs `ossa replay`.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let transcript = ossa_agent::Transcript::read(&args.file)?;
-    let backend = ReplayBackend::new(&transcript, ossa_agent::harmony_tokenizer(), args.check)?;
+    let backend = ReplayBackend::new(&transcript, recorded_vocabulary(&transcript)?, args.check)?;
     let toolset = transcript
         .header
         .as_ref()

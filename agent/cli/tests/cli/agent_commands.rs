@@ -332,6 +332,21 @@ fn run_against_a_tiny_random_model_ends_cleanly() {
         }
         other => panic!("expected 0, 3 or 4, got {other:?}:\n{stderr}"),
     }
+    // Its tokens are ids of the tiny model's own vocabulary, not o200k_harmony's: replay
+    // reads the recorded model's vocabulary, so every prompt matches token for token.
+    let replay = scene.ossa(&[
+        "replay",
+        transcript.to_str().unwrap(),
+        "--tools",
+        "recorded",
+        "--check",
+    ]);
+    assert_eq!(
+        replay.status.code(),
+        out.status.code(),
+        "{}",
+        text(&replay.stderr)
+    );
 }
 
 #[test]

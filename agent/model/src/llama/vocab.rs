@@ -12,9 +12,11 @@
 //! bpe-openai instead: the same ids, linear time, and no special tokens at all.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::token::LlamaToken;
 use llama_cpp_2::token_type::LlamaTokenAttr;
 use ossa_prompts::SpecialToken;
@@ -47,6 +49,20 @@ impl std::fmt::Debug for LlamaTokenizer {
 }
 
 impl LlamaTokenizer {
+    /// The tokenizer of the GGUF at `path`, reading only its vocabulary (no weights: fast
+    /// even for a 12 GiB model). For replaying transcripts recorded on that model.
+    pub fn from_file(path: &Path) -> Result<LlamaTokenizer, ModelError> {
+        let backend = super::shared_backend()?;
+        let params = LlamaModelParams::default().with_vocab_only(true);
+        let model =
+            LlamaModel::load_from_file(backend, path, &params).map_err(|err| ModelError::Load {
+                action: "read the vocabulary of",
+                path: path.to_path_buf(),
+                detail: err.to_string(),
+            })?;
+        LlamaTokenizer::new(Arc::new(model))
+    }
+
     /// Looks up the harmony special tokens and the always-split texts of `model`.
     pub fn new(model: Arc<LlamaModel>) -> Result<LlamaTokenizer, ModelError> {
         let vocab = model.vocab();
