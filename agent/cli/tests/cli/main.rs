@@ -6,4 +6,5 @@ mod chat_terminal;
 mod complete_command;
 mod eval_command;
 mod hub_config;
+mod nano;
 mod tools_command;
