@@ -35,7 +35,7 @@ pub use declare::{
     function_tools, read_agents_md, system_message, system_namespaces,
 };
 pub use event::{Event, Outcome};
-pub use model::{Cancel, literal_text};
+pub use model::{Cancel, encode_literal, literal_text};
 pub use replay::{
     CASSETTE_CONTEXT_SIZE, Divergence, ReplayBackend, ReplayReport, harmony_tokenizer,
     stop_from_text,

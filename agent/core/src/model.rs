@@ -64,6 +64,22 @@ pub fn literal_text(tokenizer: &dyn Tokenizer, ids: &[TokenId]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// Harmony text with special tokens written as `<|…|>` (a cassette's completion) as the
+/// ids a model would have generated: the inverse of [`literal_text`].
+pub fn encode_literal(tokenizer: &dyn Tokenizer, text: &str) -> Vec<TokenId> {
+    let mut ids = Vec::new();
+    for piece in crate::completion::literal_pieces(text) {
+        match piece {
+            Decoded::Special(token) => ids.push(tokenizer.special_id(token)),
+            Decoded::Bytes(bytes) => {
+                ids.extend(tokenizer.encode_text(&String::from_utf8_lossy(&bytes)))
+            }
+            Decoded::OtherSpecial(literal) => ids.extend(tokenizer.encode_text(&literal)),
+        }
+    }
+    ids
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,11 +13,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use ossa_model::{
-    Backend, BackendInfo, BackendKind, Decoded, GenerateRequest, Generation, ModelError,
-    StopReason, Timings, TokenId, Tokenizer,
+    Backend, BackendInfo, BackendKind, GenerateRequest, Generation, ModelError, StopReason,
+    Timings, TokenId, Tokenizer,
 };
 
-use crate::completion::literal_pieces;
 use crate::event::{Completion, common_prefix_len};
 use crate::model::literal_text;
 use crate::transcript::Transcript;
@@ -143,17 +142,7 @@ impl ReplayBackend {
         if !completion.tokens.is_empty() {
             return completion.tokens.clone();
         }
-        let mut ids = Vec::new();
-        for piece in literal_pieces(&completion.text) {
-            match piece {
-                Decoded::Special(token) => ids.push(self.tokenizer.special_id(token)),
-                Decoded::Bytes(bytes) => {
-                    ids.extend(self.tokenizer.encode_text(&String::from_utf8_lossy(&bytes)))
-                }
-                Decoded::OtherSpecial(literal) => ids.extend(self.tokenizer.encode_text(&literal)),
-            }
-        }
-        ids
+        crate::model::encode_literal(self.tokenizer.as_ref(), &completion.text)
     }
 
     /// Compares the prompt with the recorded one; `Err` describes the first difference.

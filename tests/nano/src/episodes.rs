@@ -12,8 +12,8 @@ use anyhow::{Context, bail, ensure};
 use ossa_agent::event::{ToolRecord, ToolStatus, Toolset};
 use ossa_agent::{Agent, AgentParts, AgentSettings, Cancel, Event, FnSink};
 use ossa_model::{
-    Backend, BackendInfo, BackendKind, Decoded, GenerateRequest, Generation, ModelError,
-    SamplerSettings, StopReason, Timings, TokenId, Tokenizer, encode_rendered,
+    Backend, BackendInfo, BackendKind, GenerateRequest, Generation, ModelError, SamplerSettings,
+    StopReason, Timings, TokenId, Tokenizer, encode_rendered,
 };
 use ossa_prompts::{Conversation, Message, ReasoningEffort, RenderOptions, render_conversation};
 use ossa_wiring::{ExecOptions, SandboxTools};
@@ -50,22 +50,6 @@ pub fn prefix_tokens(
     let conversation = Conversation::from_messages([system, developer]);
     let rendered = render_conversation(&conversation, &RenderOptions::default())?;
     Ok(encode_rendered(tokenizer, &rendered))
-}
-
-/// Encodes a literal harmony text (specials written as `<|…|>`) as the model would
-/// generate it.
-pub fn encode_literal(tokenizer: &dyn Tokenizer, text: &str) -> Vec<TokenId> {
-    let mut ids = Vec::new();
-    for piece in ossa_agent::literal_pieces(text) {
-        match piece {
-            Decoded::Special(token) => ids.push(tokenizer.special_id(token)),
-            Decoded::Bytes(bytes) => {
-                ids.extend(tokenizer.encode_text(&String::from_utf8_lossy(&bytes)))
-            }
-            Decoded::OtherSpecial(literal) => ids.extend(tokenizer.encode_text(&literal)),
-        }
-    }
-    ids
 }
 
 /// The tool outputs of the running episode, in order (filled from the agent's events).
@@ -121,7 +105,7 @@ impl Backend for ScriptedBackend {
                 "<|channel|>final<|message|>unusable<|return|>".to_string()
             }
         };
-        let tokens = encode_literal(self.tokenizer.as_ref(), &text);
+        let tokens = ossa_agent::encode_literal(self.tokenizer.as_ref(), &text);
         for id in &tokens {
             on_token(*id);
         }
