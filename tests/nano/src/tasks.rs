@@ -150,68 +150,106 @@ impl Generator {
         files
     }
 
-    fn wording(&mut self, kind: Kind) -> &'static str {
-        let (train, heldout): (&[&str], &[&str]) = match kind {
+    /// The request's wording, `{s}` standing for the subject and `{t}` for the text.
+    ///
+    /// A request is a frame ("Can you {v}?") around what to do ("read {s}"). Frames are
+    /// shared by every kind, so what tells the kinds apart is what is asked (read, create,
+    /// find, quote a line, run) and about what (a file, a file and a text, a word, a
+    /// script), not a memorised sentence. A held-out request has a frame or a phrasing of
+    /// what to do that training never contained, so the whole sentence is new.
+    fn wording(&mut self, kind: Kind) -> String {
+        let (train, heldout): (&[&str], &str) = match kind {
             Kind::Read => (
                 &[
-                    "What does {s} say?",
-                    "Show me what is in {s}.",
-                    "Read {s} and tell me what it says.",
-                    "What is written in {s}?",
-                    "Open {s} and tell me its contents.",
-                    "Tell me the contents of {s}.",
+                    "read {s}",
+                    "open {s}",
+                    "show me {s}",
+                    "tell me what {s} says",
+                    "show me what is in {s}",
+                    "print the contents of {s}",
+                    "tell me what is written in {s}",
+                    "look at {s} and tell me what it says",
                 ],
-                &["What's inside {s}?", "Can you read {s} for me?"],
+                "open {s} and show me what it says",
             ),
             Kind::Create => (
                 &[
-                    "Create {s} containing {t}",
-                    "Create a file {s} with the text {t}",
-                    "Make a new file {s} that says {t}",
-                    "Add a file {s} containing {t}",
-                    "Write a new file {s} with the content {t}",
+                    "create {s} containing {t}",
+                    "create a file {s} with the text {t}",
+                    "make a new file {s} that says {t}",
+                    "add a file {s} containing {t}",
+                    "write a new file {s} with the content {t}",
+                    "add {s} with the text {t}",
+                    "write {s} containing {t}",
                 ],
-                &[
-                    "Please add {s} with the words {t}",
-                    "Make {s} and put {t} in it",
-                ],
+                "make a file {s} with the content {t}",
             ),
             Kind::Search => (
                 &[
-                    "Where is {s} used?",
-                    "Which file mentions {s}?",
-                    "Find the file that uses {s}.",
-                    "Search the repository for {s}.",
-                    "Which file contains {s}?",
+                    "find where {s} is used",
+                    "tell me which file mentions {s}",
+                    "search the repository for {s}",
+                    "tell me which file contains {s}",
+                    "look for {s} in the repo",
+                    "find the file that uses {s}",
+                    "locate {s} in the workspace",
+                    "find {s}",
                 ],
-                &["In which file does {s} appear?", "Where can I find {s}?"],
+                "search for the file that mentions {s}",
             ),
             Kind::SearchOpen => (
                 &[
-                    "Show me the line that mentions {s}.",
-                    "Find {s} and quote the line it is on.",
-                    "Which line uses {s}? Quote it.",
-                    "Search for {s}, open the file and show me that line.",
+                    "show me the line that mentions {s}",
+                    "find {s} and quote the line it is on",
+                    "quote the line containing {s}",
+                    "print the line with {s}",
+                    "search for {s}, open the file and show me that line",
+                    "find the line mentioning {s}",
+                    "give me the line where {s} is used",
+                    "show me the whole line that contains {s}",
                 ],
-                &[
-                    "Quote the line where {s} appears.",
-                    "Find the line with {s} and show it to me.",
-                ],
+                "quote the line where {s} is mentioned",
             ),
             Kind::Exec => (
                 &[
-                    "Run {s} and tell me what it prints.",
-                    "What does {s} print when you run it?",
-                    "Execute {s} and report its output.",
-                    "Run the script {s} and show me the output.",
+                    "run {s} and tell me what it prints",
+                    "execute {s} and report its output",
+                    "run the script {s} and show me the output",
+                    "run {s}",
+                    "execute {s}",
+                    "tell me what {s} prints",
+                    "start {s} and tell me the result",
+                    "try running {s}",
                 ],
-                &["What is the output of {s}?", "Please run {s} for me."],
+                "run {s} and report what it prints",
             ),
         };
-        match self.split {
-            Split::Train => train[self.below(train.len())],
-            Split::Heldout => heldout[self.below(heldout.len())],
-        }
+        const FRAMES: [&str; 10] = [
+            "{V}.",
+            "Please {v}.",
+            "Can you {v}?",
+            "Could you {v}?",
+            "I want you to {v}.",
+            "{V}, please.",
+            "Hi! {V}.",
+            "Quick question: can you {v}?",
+            "Go ahead and {v}.",
+            "I need you to {v}.",
+        ];
+        const HELDOUT_FRAMES: [&str; 2] = ["Would you {v}?", "Kindly {v}."];
+        let coin = self.below(2);
+        let (frame, phrase) = match self.split {
+            Split::Train => (self.pick(&FRAMES), train[self.below(train.len())]),
+            // Half of the held-out requests put a known phrasing in a new frame, half a
+            // new phrasing in a known frame.
+            Split::Heldout if coin == 0 => {
+                (self.pick(&HELDOUT_FRAMES), train[self.below(train.len())])
+            }
+            Split::Heldout => (self.pick(&FRAMES), heldout),
+        };
+        let mut capitalised = phrase.to_string();
+        capitalised[..1].make_ascii_uppercase();
+        frame.replace("{V}", &capitalised).replace("{v}", phrase)
     }
 
     /// A random task of `kind`.
@@ -392,6 +430,26 @@ mod tests {
                     || matches!(kind, Kind::Search | Kind::SearchOpen)
             );
             assert!(a.completion(0, None).unwrap().ends_with("<|call|>"));
+        }
+    }
+
+    #[test]
+    fn heldout_requests_are_worded_as_training_never_is() {
+        let mut train = Generator::new(1, Split::Train);
+        let mut heldout = Generator::new(1, Split::Heldout);
+        for kind in Kind::ALL {
+            let seen: std::collections::HashSet<String> =
+                (0..5000).map(|_| train.wording(kind)).collect();
+            let phrasings = if kind == Kind::Create { 7 } else { 8 };
+            assert_eq!(
+                seen.len(),
+                10 * phrasings,
+                "{kind:?}: every combination appears"
+            );
+            for _ in 0..50 {
+                let request = heldout.wording(kind);
+                assert!(!seen.contains(&request), "{request}");
+            }
         }
     }
 
