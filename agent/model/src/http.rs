@@ -21,6 +21,7 @@
 //! Connection failures are retried with exponential backoff; once tokens have streamed, a
 //! failure is reported, never retried (the caller has already seen the tokens).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -90,7 +91,6 @@ impl Default for HttpOptions {
 }
 
 /// A gpt-oss served by a remote engine.
-#[derive(Debug)]
 pub struct HttpBackend {
     client: reqwest::Client,
     base: String,
@@ -98,9 +98,24 @@ pub struct HttpBackend {
     model: String,
     context_size: u32,
     options: HttpOptions,
-    tokenizer: O200kHarmony,
+    /// o200k_harmony, or the served model's own vocabulary read from its file (a model
+    /// with a vocabulary of its own, such as ossa-nano, served by a local llama-server).
+    tokenizer: Arc<dyn Tokenizer>,
     /// llama-server's `total_slots`, when it reports it.
     slots: Option<u32>,
+}
+
+impl std::fmt::Debug for HttpBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpBackend")
+            .field("base", &self.base)
+            .field("api", &self.api)
+            .field("model", &self.model)
+            .field("context_size", &self.context_size)
+            .field("vocab_size", &self.tokenizer.vocab_size())
+            .field("slots", &self.slots)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Longest error body quoted in an error message.
@@ -134,7 +149,7 @@ impl HttpBackend {
             model: String::new(),
             context_size: options.context_size.unwrap_or(131_072),
             options,
-            tokenizer: O200kHarmony::new(),
+            tokenizer: Arc::new(O200kHarmony::new()),
             slots: None,
         };
         let props = match api {
@@ -184,11 +199,43 @@ impl HttpBackend {
             && let Some(n_vocab) = models["data"][0]["meta"]["n_vocab"].as_u64()
             && n_vocab != u64::from(O200K_HARMONY_VOCAB_SIZE)
         {
-            return Err(ModelError::Vocabulary(format!(
-                "the server's model has {n_vocab} tokens, not o200k_harmony's {O200K_HARMONY_VOCAB_SIZE}: serve a gpt-oss model"
-            )));
+            backend.tokenizer = backend.served_vocabulary(n_vocab)?;
         }
         Ok(backend)
+    }
+
+    /// The vocabulary of a served model that does not use o200k_harmony (`n_vocab` ids):
+    /// read from the model's file when the server runs on this machine (llama-server
+    /// reports its path), as `ossa replay` reads a recorded model's.
+    fn served_vocabulary(&self, n_vocab: u64) -> Result<Arc<dyn Tokenizer>, ModelError> {
+        let unusable = |why: String| {
+            ModelError::Vocabulary(format!(
+                "the server's model has {n_vocab} tokens, not o200k_harmony's {O200K_HARMONY_VOCAB_SIZE}, {why}: serve a gpt-oss model, or run the server on this machine"
+            ))
+        };
+        let path = std::path::Path::new(&self.model);
+        if self.api != HttpApi::LlamaServer || !path.is_file() {
+            return Err(unusable(format!(
+                "and its file '{}' is not readable here",
+                self.model
+            )));
+        }
+        #[cfg(feature = "llama")]
+        {
+            let tokenizer = crate::llama::LlamaTokenizer::from_file(path)?;
+            if u64::from(tokenizer.vocab_size()) != n_vocab {
+                return Err(unusable(format!(
+                    "and '{}' holds {} tokens",
+                    self.model,
+                    tokenizer.vocab_size()
+                )));
+            }
+            Ok(Arc::new(tokenizer))
+        }
+        #[cfg(not(feature = "llama"))]
+        Err(unusable(
+            "and this build cannot read GGUF vocabularies (built without llama.cpp)".into(),
+        ))
     }
 
     /// The protocol in use.
@@ -357,7 +404,7 @@ impl StreamState {
 #[async_trait::async_trait]
 impl Backend for HttpBackend {
     fn tokenizer(&self) -> &dyn Tokenizer {
-        &self.tokenizer
+        self.tokenizer.as_ref()
     }
 
     fn info(&self) -> BackendInfo {
@@ -536,7 +583,7 @@ impl HttpBackend {
     ) -> Result<Generation, ModelError> {
         if !state.got_ids && !state.text.is_empty() {
             // No ids from the server: recover them from the text, markers included.
-            state.tokens = encode_with_markers(&self.tokenizer, &state.text);
+            state.tokens = encode_with_markers(self.tokenizer.as_ref(), &state.text);
             for id in &state.tokens {
                 on_token(*id);
             }
@@ -544,10 +591,10 @@ impl HttpBackend {
         let last_stop = state
             .tokens
             .last()
-            .and_then(|id| crate::backend::stop_reason_for(&self.tokenizer, *id));
+            .and_then(|id| crate::backend::stop_reason_for(self.tokenizer.as_ref(), *id));
         if last_stop.is_none()
             && let Some(id) = state.stop_token
-            && crate::backend::stop_reason_for(&self.tokenizer, id).is_some()
+            && crate::backend::stop_reason_for(self.tokenizer.as_ref(), id).is_some()
         {
             state.tokens.push(id);
             on_token(id);
@@ -555,7 +602,7 @@ impl HttpBackend {
         let stop = match state
             .tokens
             .last()
-            .and_then(|id| crate::backend::stop_reason_for(&self.tokenizer, *id))
+            .and_then(|id| crate::backend::stop_reason_for(self.tokenizer.as_ref(), *id))
         {
             Some(reason) => reason,
             None => match state.finish.as_deref() {

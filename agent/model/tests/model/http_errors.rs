@@ -426,3 +426,20 @@ async fn sampling_settings_reach_both_protocols() {
     assert_eq!(as_f32(&body["min_p"]), 0.05);
     assert_eq!(body["seed"], 11);
 }
+
+/// A served model whose vocabulary is not o200k_harmony is usable only when its file can be
+/// read here (a local llama-server); otherwise the error names the file and what to do.
+#[tokio::test]
+async fn a_served_model_with_its_own_vocabulary_needs_its_file_here() {
+    let models = r#"{"data":[{"id":"fake.gguf","meta":{"n_vocab":1772}}]}"#;
+    let (url, _) = serve(Some(PROPS), Some(models), vec![]).await;
+    let err = HttpBackend::connect(&url, fast_options())
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, ModelError::Vocabulary(_)), "{message}");
+    assert!(
+        message.contains("1772 tokens") && message.contains("'fake.gguf' is not readable here"),
+        "{message}"
+    );
+}
