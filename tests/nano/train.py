@@ -688,7 +688,9 @@ def write_synthetic(data_dir, seed, n_train, n_heldout, batch, prefix_len, suffi
 # ---------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def evaluate(model, heldout, pad_id, max_groups=None):
+def evaluate(model, heldout, pad_id, max_groups=None, short_prefix=None):
+    """Teacher-forced greedy exact match on held-out groups; with `short_prefix`, on the
+    prefix's last tokens only (what the curriculum trains on)."""
     model.eval()
     stats = {}
 
@@ -699,7 +701,10 @@ def evaluate(model, heldout, pad_id, max_groups=None):
 
     n = len(heldout) if max_groups is None else min(max_groups, len(heldout))
     for gi in range(n):
-        batch = Batch(heldout.get(gi), pad_id)
+        group = heldout.get(gi)
+        if short_prefix:
+            group = dict(group, prefix=group["prefix"][-short_prefix:])
+        batch = Batch(group, pad_id)
         if len(batch.targets) == 0:
             continue
         logits = target_logits(model, batch)
@@ -1004,6 +1009,13 @@ def train(args):
                      ev.get("all", {}).get("token_acc", 0.0), ev.get("all", {}).get("loss", 0.0),
                      " ".join("%s=%.3f" % (k, v["episode_exact"]) for k, v in ev.items()
                               if k != "all")), flush=True)
+            if step < args.short_prefix_until:
+                short = evaluate(model, heldout, pad_id, args.eval_groups, args.short_prefix)
+                log_line(args.out, {"type": "eval_short_prefix", "step": step, "heldout": short})
+                print("  with the short prefix: episode exact %.3f  token acc %.3f  %s"
+                      % (short["all"]["episode_exact"], short["all"]["token_acc"],
+                         " ".join("%s=%.3f" % (k, v["episode_exact"]) for k, v in short.items()
+                                  if k != "all")), flush=True)
             save_checkpoint(ck_path, model, opt, step, elapsed0 + time.time() - t0, pad_id)
             if args.stop_after and step >= args.stop_after:
                 print("stopped after step %d (checkpoint saved; continue with --resume)" % step,

@@ -16,8 +16,6 @@ use std::time::{Duration, Instant};
 use ossa_model::{Decoded, O200kHarmony, Tokenizer as _, decode_to_text};
 use serde_json::{Value, json};
 
-const OSSA: &str = env!("CARGO_BIN_EXE_ossa");
-
 fn suite() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/eval")
 }
@@ -272,20 +270,8 @@ impl Scene {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(OSSA);
-        command
-            .args(args)
-            .env_remove("OSSA_HOME")
-            .env_remove("OSSA_SERVER")
-            .env_remove("OSSA_API_KEY")
-            .env("XDG_DATA_HOME", self.dir.path().join("home"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("config"))
-            .env(
-                "XDG_CACHE_HOME",
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("ossa-cache"),
-            )
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
+        let mut command = super::isolated_ossa(self.dir.path(), args);
+        command.stdin(Stdio::null());
         command
     }
 
@@ -932,16 +918,15 @@ fn each_session_keeps_its_own_llama_server_slot() {
     );
 }
 
-/// A real llama-server (built by scripts/llama-server.sh, path in OSSA_LLAMA_SERVER) with
-/// two slots, serving the tiny random model with the o200k_harmony vocabulary; killed on
-/// drop.
-struct LlamaServer {
+/// A real llama-server (built by scripts/llama-server.sh, path in OSSA_LLAMA_SERVER)
+/// serving `model` with `slots` slots; killed on drop.
+pub(crate) struct LlamaServer {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl LlamaServer {
-    fn start(binary: &Path, model: &Path, slots: u32) -> LlamaServer {
+    pub(crate) fn start(binary: &Path, model: &Path, slots: u32) -> LlamaServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

@@ -1,0 +1,1 @@
+echo gifi buru bisu
