@@ -161,13 +161,7 @@ impl Player {
             .tempdir_in(scratch)
             .context("cannot create a workspace")?;
         let workspace = dir.path().to_path_buf();
-        for (path, content) in &task.files {
-            let file = workspace.join(path);
-            if let Some(parent) = file.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&file, content)?;
-        }
+        task.write_files(&workspace)?;
         let tools = SandboxTools::open(&workspace, Toolset::Native, &self.exec).await?;
         let records = ossa_agent::ToolExecutor::tools(&tools).to_vec();
         let outputs: Outputs = Arc::default();

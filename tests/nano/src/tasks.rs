@@ -347,6 +347,18 @@ fn first_hit(output: &str) -> Option<(&str, &str)> {
 }
 
 impl Task {
+    /// Creates the task's files under `root`, the workspace a run starts from.
+    pub fn write_files(&self, root: &std::path::Path) -> std::io::Result<()> {
+        for (path, content) in &self.files {
+            let file = root.join(path);
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&file, content)?;
+        }
+        Ok(())
+    }
+
     /// What the model should write at `step` (0-based) of the run, given the output of the
     /// previous tool call: harmony text with special tokens written out. `None` when the
     /// previous output is not what this task expects (the episode is then unusable).

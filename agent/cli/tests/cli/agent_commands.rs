@@ -8,6 +8,8 @@ use std::process::{Command, Output, Stdio};
 
 use ossa_tests::{copy_dir, fixtures};
 
+use super::text;
+
 const OSSA: &str = env!("CARGO_BIN_EXE_ossa");
 
 /// A temporary home (data directory) and a copy of the `calc` workspace.
@@ -68,10 +70,6 @@ impl Scene {
             .output()
             .unwrap()
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn cassette(name: &str) -> String {

@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use super::text;
+
 const OSSA: &str = env!("CARGO_BIN_EXE_ossa");
 
 const CONVERSATION: &str = r#"{"messages":[
@@ -23,10 +25,6 @@ fn complete(dir: &Path, args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use ossa_model::{Decoded, O200kHarmony, Tokenizer as _, decode_to_text};
 use serde_json::{Value, json};
 
+use super::text;
+
 fn suite() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/eval")
 }
@@ -300,10 +302,6 @@ impl Scene {
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect()
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn verdicts(results: &[Value]) -> Vec<(String, u64, String)> {

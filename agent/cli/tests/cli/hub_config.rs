@@ -9,6 +9,8 @@ use std::process::{Command, Output, Stdio};
 use ossa_fake_hub::{FakeFile, FakeHub, FakeRepo};
 use ossa_tests::{copy_dir, fixtures};
 
+use super::text;
+
 const OSSA: &str = env!("CARGO_BIN_EXE_ossa");
 
 const CONVERSATION: &str = r#"{"messages":[{"role":"user","content":"Say hello."}]}"#;
@@ -75,10 +77,6 @@ impl Home {
     fn ossa(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn tiny_model() -> Vec<u8> {

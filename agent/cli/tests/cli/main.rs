@@ -31,3 +31,8 @@ fn isolated_ossa(dir: &Path, args: &[&str]) -> Command {
         .env("NO_COLOR", "1");
     command
 }
+
+/// A process's output as text (lossy: tests quote it in messages).
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

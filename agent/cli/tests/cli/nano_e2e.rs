@@ -11,13 +11,10 @@ use std::process::Output;
 use ossa_nano::tasks::{Generator, Kind, Split, Task};
 
 use super::eval_command::LlamaServer;
+use super::text;
 
 fn nano_model() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/nano/ossa-nano.gguf")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// One task on its own fresh workspace.
@@ -33,11 +30,7 @@ impl Scene {
         // The workspace the run changes, and a pristine copy to replay on.
         for root in [scene.work(), scene.replay_work()] {
             std::fs::create_dir_all(&root).unwrap();
-            for (path, content) in &task.files {
-                let file = root.join(path);
-                std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-                std::fs::write(file, content).unwrap();
-            }
+            task.write_files(&root).unwrap();
         }
         scene
     }
